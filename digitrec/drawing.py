@@ -1,0 +1,142 @@
+"""From a drawing (PNG/JPEG bytes, a data URL, or an ink array) to the 28x28 input the models see.
+
+The recipe makes canvas drawings look like MNIST digits whatever pen and size
+the user drew with: crop to the ink, reduce the strokes to their centre line
+(skeleton), undo the slant, scale so the digit fills a 20x20 box, redraw every
+stroke with one fixed pen, and put the centre of mass in the middle of 28x28.
+Training applies the very same function to MNIST digits, so both sides match.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import re
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+from skimage.morphology import skeletonize
+
+SIZE = 28  # model input side, px
+BOX = 20  # the digit's longer side inside the 28x28 frame, px (MNIST)
+PEN = 2.5  # stroke width of the redrawn digit, px at 28x28 (MNIST's typical)
+SUPERSAMPLE = 4  # render at 4x and average down: anti-aliased edges
+WORK_SIDE = 64  # the crop is resized to this longer side before skeletonising
+INK_THRESHOLD = 0.3  # ink level (0 white .. 1 black) that counts as a stroke
+MAX_SHEAR = 1.0  # limit of the deskew correction (dx per dy)
+MAX_PIXELS = 40_000_000  # larger images are refused (decompression bombs)
+
+_HI = SIZE * SUPERSAMPLE
+_PEN_RADIUS = PEN * SUPERSAMPLE / 2
+_PEN_OFFSETS = np.argwhere(  # pixel offsets covered by the pen around a centre-line pixel
+    np.hypot(*np.mgrid[-8:9, -8:9]) <= _PEN_RADIUS - 0.5
+) - 8
+_DATA_URL = re.compile(r"^data:image/[a-zA-Z+.-]+;base64,", re.ASCII)
+
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+
+
+class DrawingError(ValueError):
+    """The input is not a usable image (the message is safe to show to the user)."""
+
+
+class BlankDrawing(DrawingError):
+    """The image decodes but holds no ink."""
+
+
+def decode_base64_image(text: str) -> bytes:
+    """A data URL or bare base64 string -> the image bytes."""
+    if not isinstance(text, str) or not text:
+        raise DrawingError("The image must be a non-empty base64 string or data URL.")
+    payload = _DATA_URL.sub("", text.strip(), count=1)
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise DrawingError("The image is not valid base64.") from None
+
+
+def decode_image(data: bytes) -> np.ndarray:
+    """PNG or JPEG bytes -> ink array float32 (H, W), 0 = white paper, 1 = black ink.
+
+    Colour is reduced to luminance; transparent pixels count as white paper.
+    """
+    try:
+        image = Image.open(io.BytesIO(data))
+        if image.format not in ("PNG", "JPEG"):
+            raise DrawingError("Only PNG and JPEG images are accepted.")
+        if image.width * image.height > MAX_PIXELS:
+            raise DrawingError("The image has too many pixels.")
+        image.load()
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError):
+        raise DrawingError("The file is not a readable PNG or JPEG image.") from None
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(paper, rgba)
+    gray = np.asarray(image.convert("L"), dtype=np.float32)
+    return 1.0 - gray / 255.0
+
+
+def preprocess_ink(ink: np.ndarray) -> np.ndarray:
+    """Ink array (H, W) in [0, 1] -> model input float32 (28, 28), ink = 1.0.
+
+    Raises BlankDrawing when no pixel reaches INK_THRESHOLD.
+    """
+    points = _skeleton_points(ink)
+    points = _deskew(points)
+    return _render(points)
+
+
+def preprocess_drawing(data: bytes) -> np.ndarray:
+    """PNG/JPEG bytes -> model input float32 (28, 28)."""
+    return preprocess_ink(decode_image(data))
+
+
+def _skeleton_points(ink: np.ndarray) -> np.ndarray:
+    """Centre-line pixels of the strokes, float (N, 2) as (y, x), in WORK_SIDE units."""
+    mask = ink >= INK_THRESHOLD
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        raise BlankDrawing("Nothing is drawn.")
+    crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    height, width = crop.shape
+    scale = WORK_SIDE / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    resized = np.asarray(
+        Image.fromarray(crop.astype(np.float32), mode="F").resize(size, Image.Resampling.BOX),
+        dtype=np.float32,
+    )
+    # Thin pens on big images fade when shrunk: judge ink relative to the darkest stroke.
+    strokes = resized >= INK_THRESHOLD * max(float(resized.max()), 1e-6)
+    strokes = np.pad(strokes, 1)
+    skeleton = skeletonize(strokes)
+    return np.argwhere(skeleton).astype(np.float32)
+
+
+def _deskew(points: np.ndarray) -> np.ndarray:
+    """Shear the points so the digit's main axis is vertical (MNIST deskewing)."""
+    centre = points.mean(axis=0)
+    dy, dx = (points - centre).T
+    var_y = float(np.mean(dy * dy))
+    if var_y < 1e-6:
+        return points
+    shear = float(np.clip(np.mean(dx * dy) / var_y, -MAX_SHEAR, MAX_SHEAR))
+    return np.column_stack([points[:, 0], points[:, 1] - shear * dy])
+
+
+def _render(points: np.ndarray) -> np.ndarray:
+    """Draw the centre line with the fixed pen, longer side BOX, mass centred in 28x28."""
+    low, high = points.min(axis=0), points.max(axis=0)
+    extent = float((high - low).max())
+    inner = (BOX - PEN) * SUPERSAMPLE
+    scale = inner / extent if extent > 0 else 1.0
+    scaled = (points - low) * scale
+    scaled += _HI / 2 - scaled.mean(axis=0)
+    centres = np.rint(scaled).astype(np.intp)
+    covered = (centres[:, None, :] + _PEN_OFFSETS[None, :, :]).reshape(-1, 2)
+    np.clip(covered, 0, _HI - 1, out=covered)
+    canvas = np.zeros((_HI, _HI), dtype=np.float32)
+    canvas[covered[:, 0], covered[:, 1]] = 1.0
+    blocks = canvas.reshape(SIZE, SUPERSAMPLE, SIZE, SUPERSAMPLE)
+    return blocks.mean(axis=(1, 3))
