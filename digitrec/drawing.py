@@ -29,9 +29,8 @@ MAX_PIXELS = 40_000_000  # larger images are refused (decompression bombs)
 
 _HI = SIZE * SUPERSAMPLE
 _PEN_RADIUS = PEN * SUPERSAMPLE / 2
-_PEN_OFFSETS = np.argwhere(  # pixel offsets covered by the pen around a centre-line pixel
-    np.hypot(*np.mgrid[-8:9, -8:9]) <= _PEN_RADIUS - 0.5
-) - 8
+# Pixel offsets the pen covers around a centre-line pixel, at 4x resolution.
+_PEN_OFFSETS = np.argwhere(np.hypot(*np.mgrid[-8:9, -8:9]) <= _PEN_RADIUS - 0.5) - 8
 _DATA_URL = re.compile(r"^data:image/[a-zA-Z+.-]+;base64,", re.ASCII)
 
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
@@ -83,14 +82,44 @@ def preprocess_ink(ink: np.ndarray) -> np.ndarray:
 
     Raises BlankDrawing when no pixel reaches INK_THRESHOLD.
     """
-    points = _skeleton_points(ink)
-    points = _deskew(points)
-    return _render(points)
+    return render_strokes(stroke_points(ink))[0]
 
 
 def preprocess_drawing(data: bytes) -> np.ndarray:
     """PNG/JPEG bytes -> model input float32 (28, 28)."""
     return preprocess_ink(decode_image(data))
+
+
+def stroke_points(ink: np.ndarray) -> np.ndarray:
+    """Ink array (H, W) -> the strokes' centre line, deskewed: float32 (N, 2) as (y, x).
+
+    Units are arbitrary (the crop scaled to WORK_SIDE); render_strokes fits them to the box.
+    """
+    return _deskew(_skeleton_points(ink))
+
+
+def render_strokes(points: np.ndarray, transforms: np.ndarray | None = None) -> np.ndarray:
+    """Centre line (N, 2) -> images float32 (B, 28, 28), one per 2x2 transform (B, 2, 2).
+
+    Each transformed copy is scaled so its longer side fills BOX, redrawn with the
+    fixed pen, and placed with its centre of mass at the centre (MNIST's recipe).
+    """
+    if transforms is None:
+        transforms = np.eye(2, dtype=np.float32)[None]
+    moved = np.einsum("bij,nj->bni", transforms, points - points.mean(axis=0))
+    extent = (moved.max(axis=1) - moved.min(axis=1)).max(axis=1)  # (B,)
+    inner = (BOX - PEN) * SUPERSAMPLE
+    scale = np.where(extent > 0, inner / np.maximum(extent, 1e-6), 1.0)
+    moved *= scale[:, None, None]
+    moved += _HI / 2 - moved.mean(axis=1, keepdims=True)
+    centres = np.rint(moved).astype(np.intp)
+    covered = (centres[:, :, None, :] + _PEN_OFFSETS).reshape(len(transforms), -1, 2)
+    np.clip(covered, 0, _HI - 1, out=covered)
+    batch = np.broadcast_to(np.arange(len(transforms))[:, None], covered.shape[:2])
+    canvas = np.zeros((len(transforms), _HI, _HI), dtype=np.float32)
+    canvas[batch, covered[..., 0], covered[..., 1]] = 1.0
+    blocks = canvas.reshape(-1, SIZE, SUPERSAMPLE, SIZE, SUPERSAMPLE)
+    return blocks.mean(axis=(2, 4))
 
 
 def _skeleton_points(ink: np.ndarray) -> np.ndarray:
@@ -103,8 +132,10 @@ def _skeleton_points(ink: np.ndarray) -> np.ndarray:
     height, width = crop.shape
     scale = WORK_SIDE / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    # Area averaging to shrink (keeps thin strokes), bilinear to enlarge (smooth, not blocky).
+    resample = Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR
     resized = np.asarray(
-        Image.fromarray(crop.astype(np.float32), mode="F").resize(size, Image.Resampling.BOX),
+        Image.fromarray(crop.astype(np.float32), mode="F").resize(size, resample),
         dtype=np.float32,
     )
     # Thin pens on big images fade when shrunk: judge ink relative to the darkest stroke.
@@ -123,20 +154,3 @@ def _deskew(points: np.ndarray) -> np.ndarray:
         return points
     shear = float(np.clip(np.mean(dx * dy) / var_y, -MAX_SHEAR, MAX_SHEAR))
     return np.column_stack([points[:, 0], points[:, 1] - shear * dy])
-
-
-def _render(points: np.ndarray) -> np.ndarray:
-    """Draw the centre line with the fixed pen, longer side BOX, mass centred in 28x28."""
-    low, high = points.min(axis=0), points.max(axis=0)
-    extent = float((high - low).max())
-    inner = (BOX - PEN) * SUPERSAMPLE
-    scale = inner / extent if extent > 0 else 1.0
-    scaled = (points - low) * scale
-    scaled += _HI / 2 - scaled.mean(axis=0)
-    centres = np.rint(scaled).astype(np.intp)
-    covered = (centres[:, None, :] + _PEN_OFFSETS[None, :, :]).reshape(-1, 2)
-    np.clip(covered, 0, _HI - 1, out=covered)
-    canvas = np.zeros((_HI, _HI), dtype=np.float32)
-    canvas[covered[:, 0], covered[:, 1]] = 1.0
-    blocks = canvas.reshape(SIZE, SUPERSAMPLE, SIZE, SUPERSAMPLE)
-    return blocks.mean(axis=(1, 3))

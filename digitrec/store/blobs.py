@@ -1,0 +1,277 @@
+"""A tiny key/value interface for immutable-ish blobs, on a local directory or on S3.
+
+Keys are "/"-separated paths whose segments use only ``[A-Za-z0-9._-]`` and do
+not start with a dot (dot-names are reserved for temporary files, and this also
+rules out "." and ".."). Both backends validate keys the same way, list keys in
+ascending byte order, and give the two guarantees the stores above rely on:
+``put`` is atomic (a reader sees the old or the new bytes, never a mix) and
+``put_if_absent`` lets exactly one of several racing writers create a key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from pathlib import Path
+from typing import Any, Protocol
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
+
+_SEGMENT = r"[A-Za-z0-9_-][A-Za-z0-9._-]*"
+_KEY = re.compile(rf"{_SEGMENT}(?:/{_SEGMENT})*", re.ASCII)
+_LIST_PAGE = 1000  # S3's maximum keys per ListObjectsV2 call
+# Fail fast when the endpoint is down: callers answer 503 rather than hang a worker.
+_S3_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 2})
+
+
+class BlobNotFound(KeyError):
+    """No blob under this key."""
+
+
+class StoreUnavailable(RuntimeError):
+    """The backend cannot be reached or failed on its side (callers answer HTTP 503)."""
+
+
+class BlobStore(Protocol):
+    """What the sample and model stores need from a backend."""
+
+    def put(self, key: str, data: bytes) -> None:
+        """Write (or overwrite) ``key`` atomically."""
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        """Create ``key``; False when it already exists (the loser of a race)."""
+
+    def get(self, key: str) -> bytes:
+        """The blob's bytes; raises BlobNotFound."""
+
+    def exists(self, key: str) -> bool:
+        """Whether ``key`` holds a blob."""
+
+    def list(self, prefix: str, start_after: str = "", limit: int | None = None) -> list[str]:
+        """Keys starting with ``prefix`` and greater than ``start_after``, ascending."""
+
+    def delete(self, key: str) -> None:
+        """Remove ``key``; no error when it is already gone."""
+
+
+def check_key(key: str) -> str:
+    """Return ``key`` if it is a valid blob key, else raise ValueError."""
+    if not isinstance(key, str) or not _KEY.fullmatch(key):
+        raise ValueError(f"invalid blob key: {key!r}")
+    return key
+
+
+def _check_prefix(prefix: str) -> str:
+    # A prefix is "" or a key, possibly cut inside a segment or followed by "/".
+    if prefix and not (isinstance(prefix, str) and _KEY.fullmatch(prefix.removesuffix("/"))):
+        raise ValueError(f"invalid blob key prefix: {prefix!r}")
+    return prefix
+
+
+def _check_limit(limit: int | None) -> None:
+    if limit is not None and limit < 0:
+        raise ValueError("limit must be >= 0")
+
+
+class LocalBlobStore:
+    """Blobs as files under ``root``; atomicity comes from rename and hard links."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def _path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    def _write_temp(self, path: Path, data: bytes) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp = path.with_name(f".tmp-{uuid.uuid4().hex}")
+        try:
+            with open(temp, "xb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        return temp
+
+    def put(self, key: str, data: bytes) -> None:
+        """Write a temp file in the same directory, fsync it, then rename over ``key``."""
+        path = self._path(key)
+        temp = self._write_temp(path, data)
+        try:
+            os.replace(temp, path)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        """Hard-link a complete temp file to ``key``: link() fails if the name exists."""
+        path = self._path(key)
+        temp = self._write_temp(path, data)
+        try:
+            os.link(temp, path)
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            temp.unlink(missing_ok=True)
+
+    def get(self, key: str) -> bytes:
+        """The file's bytes; raises BlobNotFound."""
+        try:
+            return self._path(key).read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise BlobNotFound(key) from None
+
+    def exists(self, key: str) -> bool:
+        """Whether a file holds ``key``."""
+        return self._path(key).is_file()
+
+    def list(self, prefix: str, start_after: str = "", limit: int | None = None) -> list[str]:
+        """Walk the directory that holds ``prefix``; temp files are never listed."""
+        _check_prefix(prefix)
+        _check_limit(limit)
+        folder, _, name_start = prefix.rpartition("/")
+        base = self.root / folder if folder else self.root
+        keys = []
+        for dirpath, dirnames, filenames in os.walk(base):
+            rel = os.path.relpath(dirpath, self.root).replace(os.sep, "/")
+            rel = "" if rel == "." else rel + "/"
+            if dirpath == str(base):
+                dirnames[:] = [d for d in dirnames if d.startswith(name_start)]
+            keys.extend(
+                rel + name
+                for name in filenames
+                if not name.startswith(".") and (rel + name).startswith(prefix)
+            )
+        keys = sorted(k for k in keys if k > start_after)
+        return keys if limit is None else keys[:limit]
+
+    def delete(self, key: str) -> None:
+        """Unlink the file if present (directories stay: a concurrent put may need them)."""
+        self._path(key).unlink(missing_ok=True)
+
+
+def _unavailable(err: Exception) -> bool:
+    if isinstance(err, (BotoConnectionError, HTTPClientError)):
+        return True
+    if isinstance(err, ClientError):
+        return err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
+    return False
+
+
+def _error_code(err: ClientError) -> tuple[str, int]:
+    status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    return err.response.get("Error", {}).get("Code", ""), status
+
+
+class S3BlobStore:
+    """Blobs as objects in an S3 bucket (or any S3-compatible server), under ``prefix``.
+
+    Credentials come from boto3's default chain (environment, profile, role).
+    """
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        endpoint_url: str | None = None,
+        client: Any = None,
+    ) -> None:
+        if not bucket:
+            raise ValueError("an S3 bucket name is required")
+        prefix = prefix.strip("/")
+        if prefix:
+            check_key(prefix)
+        self.bucket = bucket
+        self.prefix = f"{prefix}/" if prefix else ""
+        self.client = client or boto3.client("s3", endpoint_url=endpoint_url, config=_S3_CONFIG)
+
+    def _call(self, method: str, **kwargs: Any) -> Any:
+        # One place that turns transport failures and 5xx into StoreUnavailable.
+        try:
+            return getattr(self.client, method)(Bucket=self.bucket, **kwargs)
+        except (BotoConnectionError, HTTPClientError, ClientError) as err:
+            if _unavailable(err):
+                raise StoreUnavailable(f"S3 {method} failed: {err}") from err
+            raise
+
+    def put(self, key: str, data: bytes) -> None:
+        """PUT the object; S3 makes a single PUT visible all at once."""
+        self._call("put_object", Key=self.prefix + check_key(key), Body=data)
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        """Conditional PUT (If-None-Match: *); 412 or 409 means another writer won."""
+        try:
+            self._call(
+                "put_object",
+                Key=self.prefix + check_key(key),
+                Body=data,
+                IfNoneMatch="*",
+            )
+            return True
+        except ClientError as err:
+            code, status = _error_code(err)
+            if status in (409, 412) or code in (
+                "PreconditionFailed",
+                "ConditionalRequestConflict",
+            ):
+                return False
+            raise
+
+    def get(self, key: str) -> bytes:
+        """The object's bytes; raises BlobNotFound."""
+        try:
+            response = self._call("get_object", Key=self.prefix + check_key(key))
+            return response["Body"].read()
+        except ClientError as err:
+            code, status = _error_code(err)
+            if status == 404 or code in ("NoSuchKey", "404"):
+                raise BlobNotFound(key) from None
+            raise
+        except (BotoConnectionError, HTTPClientError) as err:
+            raise StoreUnavailable(f"S3 get_object failed: {err}") from err
+
+    def exists(self, key: str) -> bool:
+        """HEAD the object."""
+        try:
+            self._call("head_object", Key=self.prefix + check_key(key))
+            return True
+        except ClientError as err:
+            if _error_code(err)[1] == 404:
+                return False
+            raise
+
+    def list(self, prefix: str, start_after: str = "", limit: int | None = None) -> list[str]:
+        """ListObjectsV2 from ``start_after``, following continuation tokens up to ``limit``."""
+        _check_prefix(prefix)
+        _check_limit(limit)
+        keys: list[str] = []
+        kwargs: dict[str, Any] = {"Prefix": self.prefix + prefix}
+        if start_after:
+            kwargs["StartAfter"] = self.prefix + start_after
+        while limit is None or len(keys) < limit:
+            wanted = _LIST_PAGE if limit is None else min(_LIST_PAGE, limit - len(keys))
+            page = self._call("list_objects_v2", MaxKeys=wanted, **kwargs)
+            keys.extend(item["Key"][len(self.prefix) :] for item in page.get("Contents", []))
+            if not page.get("IsTruncated"):
+                break
+            kwargs["ContinuationToken"] = page["NextContinuationToken"]
+        return keys if limit is None else keys[:limit]
+
+    def delete(self, key: str) -> None:
+        """DELETE the object (S3 deletes are idempotent)."""
+        self._call("delete_object", Key=self.prefix + check_key(key))
+
+
+def open_blob_store(url: str, endpoint_url: str | None = None) -> BlobStore:
+    """``s3://bucket/prefix`` opens an S3BlobStore; anything else is a local directory."""
+    if url.startswith("s3://"):
+        bucket, _, prefix = url.removeprefix("s3://").partition("/")
+        return S3BlobStore(bucket, prefix, endpoint_url=endpoint_url)
+    return LocalBlobStore(Path(url))

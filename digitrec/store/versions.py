@@ -1,0 +1,224 @@
+"""One linear history of model versions, shared by every worker through optimistic concurrency.
+
+Version 0 is the shipped originals and has nothing stored. Version N > 0 is::
+
+    weights/<N:010d>-<uuid>.npz     the weights, written first under a unique name
+    versions/<N:010d>.json          the record, created with put_if_absent (commit point)
+
+Writers race for N = parent + 1; exactly one record creation succeeds, the
+losers delete their weights and learn the new latest. A version published
+without weights means "back to the originals" (a reset). Records are kept
+forever; ``prune`` deletes old weights, keeping the last ``keep_last`` versions,
+every ``keep_every``-th one and always the latest. Non-version happenings (a
+refused update) go to an append-only event log under ``events/``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from digitrec.store.blobs import BlobStore
+from digitrec.store.samples import id_time, iso_utc, new_id
+
+_VERSION_KEY = re.compile(r"versions/(\d{10})\.json", re.ASCII)
+_WEIGHTS_KEY = re.compile(r"weights/(\d{10})-[0-9a-f]{32}\.npz", re.ASCII)
+_RESERVED = frozenset({"version", "parent", "created", "weights_key"})
+
+
+def _version_key(version: int) -> str:
+    return f"versions/{version:010d}.json"
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    """A published model version; ``info`` is the publisher's free-form JSON."""
+
+    version: int
+    parent: int
+    created: str
+    weights_key: str | None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """Flat view for the API: version, parent, created, then the info fields."""
+        return {
+            "version": self.version,
+            "parent": self.parent,
+            "created": self.created,
+            **self.info,
+        }
+
+    def _dump(self) -> bytes:
+        return json.dumps(
+            {
+                "version": self.version,
+                "parent": self.parent,
+                "created": self.created,
+                "weights_key": self.weights_key,
+                "info": self.info,
+            }
+        ).encode()
+
+    @classmethod
+    def _load(cls, data: bytes) -> VersionRecord:
+        raw = json.loads(data)
+        return cls(
+            int(raw["version"]),
+            int(raw["parent"]),
+            str(raw["created"]),
+            raw["weights_key"],
+            dict(raw["info"]),
+        )
+
+
+def _check_info(info: dict[str, Any]) -> None:
+    if not isinstance(info, dict):
+        raise TypeError("info must be a dict")
+    clash = _RESERVED & info.keys()
+    if clash:
+        raise ValueError(f"info may not set {sorted(clash)}")
+
+
+class ModelHistory:
+    """The version history on a BlobStore; safe to share between threads and processes."""
+
+    def __init__(self, blobs: BlobStore, keep_last: int = 20, keep_every: int = 50) -> None:
+        if keep_last < 1 or keep_every < 1:
+            raise ValueError("keep_last and keep_every must be >= 1")
+        self.blobs = blobs
+        self.keep_last = keep_last
+        self.keep_every = keep_every
+        self._lock = threading.Lock()
+        self._latest = 0  # highest version seen so far; versions are never removed
+        self._records: dict[int, VersionRecord] = {}  # records are immutable, so cache them
+
+    def _seen(self, version: int) -> int:
+        with self._lock:
+            self._latest = max(self._latest, version)
+            return self._latest
+
+    def latest(self) -> int:
+        """The highest published version (0 if none); lists only keys past the last one seen."""
+        known = self._seen(0)
+        start_after = _version_key(known) if known else ""
+        newest = known
+        for key in self.blobs.list("versions/", start_after=start_after):
+            match = _VERSION_KEY.fullmatch(key)
+            if match:
+                newest = max(newest, int(match[1]))
+        return self._seen(newest)
+
+    def publish(
+        self, parent: int, weights: bytes | None, info: dict[str, Any]
+    ) -> VersionRecord | None:
+        """Create version ``parent + 1``; None if another writer created it first.
+
+        ``weights`` None publishes a version whose models are the shipped originals.
+        ValueError if ``parent`` is not a published version (the history has no gaps).
+        """
+        _check_info(info)
+        if isinstance(parent, bool) or not isinstance(parent, int) or parent < 0:
+            raise ValueError(f"parent must be a version number, not {parent!r}")
+        if parent < self._seen(0):
+            return None
+        if parent > self.latest():
+            raise ValueError(f"version {parent} does not exist yet")
+        version = parent + 1
+        weights_key = (
+            f"weights/{version:010d}-{uuid.uuid4().hex}.npz" if weights is not None else None
+        )
+        record = VersionRecord(version, parent, iso_utc(datetime.now(UTC)), weights_key, dict(info))
+        body = record._dump()  # serialise before uploading, so bad info leaves nothing behind
+        if weights_key is not None:
+            self.blobs.put(weights_key, weights)
+        if not self.blobs.put_if_absent(_version_key(version), body):
+            if weights_key is not None:
+                self.blobs.delete(weights_key)
+            self._seen(version)
+            return None
+        self._records[version] = record
+        self._seen(version)
+        return record
+
+    def record_event(self, info: dict[str, Any]) -> None:
+        """Append a non-version event (e.g. a refused update) to the log, with its time."""
+        if not isinstance(info, dict):
+            raise TypeError("info must be a dict")
+        if "created" in info:
+            raise ValueError("info may not set 'created'")
+        event_id = new_id()
+        body = json.dumps({"created": id_time(event_id), **info}).encode()
+        self.blobs.put(f"events/{event_id}.json", body)
+
+    def events(self) -> list[dict[str, Any]]:
+        """Every logged event, oldest first."""
+        return [json.loads(self.blobs.get(key)) for key in self.blobs.list("events/")]
+
+    def get(self, version: int) -> VersionRecord:
+        """The record of ``version``; KeyError if it does not exist (or is 0)."""
+        if version in self._records:
+            return self._records[version]
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise KeyError(version)
+        record = VersionRecord._load(self.blobs.get(_version_key(version)))
+        self._records[version] = record
+        self._seen(version)
+        return record
+
+    def weights(self, version: int) -> bytes:
+        """The weights of ``version``; KeyError for 0, a reset version, or pruned weights."""
+        record = self.get(version)
+        if record.weights_key is None:
+            raise KeyError(version)
+        return self.blobs.get(record.weights_key)
+
+    def latest_with_weights(self, at_most: int) -> int:
+        """The newest version <= ``at_most`` that can be loaded; 0 means the originals.
+
+        Versions whose weights were pruned are skipped; a reset version answers 0.
+        """
+        version = min(at_most, self.latest())
+        while version > 0:
+            record = self.get(version)
+            if record.weights_key is None:
+                return 0
+            if self.blobs.exists(record.weights_key):
+                return version
+            version -= 1
+        return 0
+
+    def history(self) -> list[VersionRecord]:
+        """Every version record, oldest first."""
+        versions = [
+            int(m[1]) for key in self.blobs.list("versions/") if (m := _VERSION_KEY.fullmatch(key))
+        ]
+        return [self.get(version) for version in versions]
+
+    def _keeps(self, version: int, latest: int) -> bool:
+        return version > latest - self.keep_last or version % self.keep_every == 0
+
+    def prune(self) -> int:
+        """Delete weights no longer kept, and losers' leftovers; returns how many were deleted.
+
+        Weights named for a version not yet published are left alone: their writer
+        may still be racing for it. Once that version exists, any weights named for
+        it that its record does not reference can never be used and go.
+        """
+        latest = self.latest()
+        deleted = 0
+        for key in self.blobs.list("weights/"):
+            match = _WEIGHTS_KEY.fullmatch(key)
+            if not match or not 1 <= int(match[1]) <= latest:
+                continue
+            version = int(match[1])
+            if key == self.get(version).weights_key and self._keeps(version, latest):
+                continue
+            self.blobs.delete(key)
+            deleted += 1
+        return deleted
