@@ -10,9 +10,9 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import tensorflow as tf  # noqa: E402
-from tensorflow import keras  # noqa: E402
-from tensorflow.keras import layers  # noqa: E402
+import tensorflow as tf
+from tensorflow import keras
+from tensorflow.keras import layers
 
 IMAGES = tf.TensorSpec([None, 28, 28], tf.float32)
 LABELS = tf.TensorSpec([None], tf.int32)
