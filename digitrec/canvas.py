@@ -1,0 +1,166 @@
+"""Drawings as a browser canvas would make them: a digit traced with a round pen.
+
+Used to measure how the models cope with canvas drawings (thin or thick pen,
+small, large, off-centre, slanted digits) and by tests and the benchmark. An
+MNIST digit (28x28, ink = 1.0) is warped onto the canvas, reduced to its centre
+line, and the centre line is redrawn with a round-capped, anti-aliased pen of the
+requested width, black on white, like `ctx.lineCap = "round"; ctx.stroke()`.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+from skimage.morphology import skeletonize
+
+CANVAS = 280  # default canvas side, px
+PEN = 14  # default pen width, px
+FILL = 200 / 280  # the digit's 20 px MNIST box at scale 1.0, as a fraction of the canvas side
+
+# Named ways people draw: keyword arguments for render_digit / render_ink.
+STYLES: dict[str, dict] = {
+    "default": {},
+    "thin": {"pen": 4},
+    "thick": {"pen": 24},
+    "small": {"scale": 0.4, "pen": 8},
+    "large": {"scale": 1.3, "pen": 18},
+    "shifted": {"scale": 0.6, "offset": (-60, 55)},
+    "slanted": {"shear": 0.35},
+    "narrow": {"squash": 0.7},
+}
+
+
+def render_ink(
+    image28: np.ndarray,
+    *,
+    pen: float = PEN,
+    scale: float = 1.0,
+    offset: tuple[float, float] = (0.0, 0.0),
+    shear: float = 0.0,
+    squash: float = 1.0,
+    size: int = CANVAS,
+) -> np.ndarray:
+    """A 28x28 digit (ink = 1.0) -> the canvas's ink float32 (size, size), 0 = white, 1 = black.
+
+    pen: stroke width in canvas px; scale: digit size relative to MNIST's 20 px box
+    scaled to the canvas; offset: (dy, dx) of the digit's centre from the canvas
+    centre in px; shear: slant (positive leans right, dx per dy); squash: width factor.
+    """
+    canvas = np.zeros((size, size), dtype=np.float32)
+    _draw(canvas, image28, ((size - 1) / 2 + offset[0], (size - 1) / 2 + offset[1]),
+          size * FILL / 20 * scale, pen, shear, squash)
+    return canvas
+
+
+def render_digit(image28: np.ndarray, *, transparent: bool = False, **style) -> bytes:
+    """A 28x28 digit -> PNG bytes of a canvas drawing of it (see render_ink for `style`).
+
+    transparent: leave the paper transparent (a canvas never filled white) instead of white.
+    """
+    return ink_to_png(render_ink(image28, **style), transparent=transparent)
+
+
+def render_string(
+    images: np.ndarray,
+    *,
+    pen: float = PEN,
+    scale: float = 0.8,
+    shear: float = 0.0,
+    squash: float = 1.0,
+    size: int = CANVAS,
+    spacing: float | None = None,
+    transparent: bool = False,
+) -> bytes:
+    """Several 28x28 digits (K, 28, 28) -> PNG bytes of one canvas with them left to right.
+
+    The canvas is `size` high; each digit gets a cell `spacing` px wide (default 0.75 * size).
+    """
+    return ink_to_png(
+        render_string_ink(images, pen=pen, scale=scale, shear=shear, squash=squash, size=size,
+                          spacing=spacing),
+        transparent=transparent,
+    )
+
+
+def render_string_ink(
+    images: np.ndarray,
+    *,
+    pen: float = PEN,
+    scale: float = 0.8,
+    shear: float = 0.0,
+    squash: float = 1.0,
+    size: int = CANVAS,
+    spacing: float | None = None,
+) -> np.ndarray:
+    """Like render_string but returns the ink float32 (size, width)."""
+    cell = spacing or 0.75 * size
+    canvas = np.zeros((size, int(round(cell * len(images) + size * 0.25))), dtype=np.float32)
+    for i, image in enumerate(images):
+        centre = ((size - 1) / 2, size * 0.125 + cell * (i + 0.5))
+        _draw(canvas, image, centre, size * FILL / 20 * scale, pen, shear, squash)
+    return canvas
+
+
+def ink_to_png(ink: np.ndarray, *, transparent: bool = False) -> bytes:
+    """Ink float (H, W) in [0, 1] -> PNG bytes (RGBA, black ink on white or transparent paper)."""
+    coverage = np.clip(np.rint(ink * 255), 0, 255).astype(np.uint8)
+    rgba = np.zeros(ink.shape + (4,), dtype=np.uint8)
+    if transparent:
+        rgba[..., 3] = coverage  # black pen, alpha = coverage, as an unfilled browser canvas
+    else:
+        rgba[..., :3] = (255 - coverage)[..., None]
+        rgba[..., 3] = 255
+    out = io.BytesIO()
+    Image.fromarray(rgba, mode="RGBA").save(out, format="PNG")
+    return out.getvalue()
+
+
+def _draw(
+    canvas: np.ndarray,
+    image28: np.ndarray,
+    centre: tuple[float, float],
+    px_per_unit: float,
+    pen: float,
+    shear: float,
+    squash: float,
+) -> None:
+    """Trace image28's centre line onto `canvas` in place (max with what is there)."""
+    image = np.asarray(image28, dtype=np.float32)
+    rows, cols = np.nonzero(image > 0.1)
+    if rows.size == 0:
+        return
+    source_centre = np.array([(rows.min() + rows.max()) / 2, (cols.min() + cols.max()) / 2])
+    # (y, x) forward map: canvas = warp @ (digit - source_centre) + centre.
+    warp = px_per_unit * np.array([[1.0, 0.0], [-shear, squash]])
+    inverse = np.linalg.inv(warp)
+    # Only the digit's box (plus the pen) on the canvas is computed.
+    corners = np.array([[rows.min() - 1, cols.min() - 1], [rows.min() - 1, cols.max() + 1],
+                        [rows.max() + 1, cols.min() - 1], [rows.max() + 1, cols.max() + 1]])
+    placed = (corners - source_centre) @ warp.T + centre
+    margin = pen / 2 + 2
+    top, left = np.floor(placed.min(axis=0) - margin).astype(int)
+    bottom, right = np.ceil(placed.max(axis=0) + margin).astype(int)
+    top, left = max(top, 0), max(left, 0)
+    bottom, right = min(bottom, canvas.shape[0]), min(right, canvas.shape[1])
+    if bottom <= top or right <= left:
+        return
+    origin = np.array([top, left], dtype=np.float64)
+    warped = ndimage.affine_transform(
+        image, inverse, offset=source_centre + inverse @ (origin - centre),
+        output_shape=(bottom - top, right - left), order=1, cval=0.0,
+    )
+    if warped.max() <= 0.0:
+        return
+    strokes = warped >= 0.5
+    if not strokes.any():
+        # Too small to threshold: keep the single darkest point so something is drawn.
+        strokes = warped >= warped.max() * 0.99
+    skeleton = skeletonize(strokes)
+    distance = ndimage.distance_transform_edt(~skeleton)
+    # Coverage of a round pen of width `pen`, with a one-pixel anti-aliased edge.
+    coverage = np.clip(pen / 2 + 0.5 - distance, 0.0, 1.0).astype(np.float32)
+    region = canvas[top:bottom, left:right]
+    np.maximum(region, coverage, out=region)
