@@ -50,8 +50,15 @@ def render_ink(
     centre in px; shear: slant (positive leans right, dx per dy); squash: width factor.
     """
     canvas = np.zeros((size, size), dtype=np.float32)
-    _draw(canvas, image28, ((size - 1) / 2 + offset[0], (size - 1) / 2 + offset[1]),
-          size * FILL / 20 * scale, pen, shear, squash)
+    _draw(
+        canvas,
+        image28,
+        ((size - 1) / 2 + offset[0], (size - 1) / 2 + offset[1]),
+        size * FILL / 20 * scale,
+        pen,
+        shear,
+        squash,
+    )
     return canvas
 
 
@@ -79,8 +86,9 @@ def render_string(
     The canvas is `size` high; each digit gets a cell `spacing` px wide (default 0.75 * size).
     """
     return ink_to_png(
-        render_string_ink(images, pen=pen, scale=scale, shear=shear, squash=squash, size=size,
-                          spacing=spacing),
+        render_string_ink(
+            images, pen=pen, scale=scale, shear=shear, squash=squash, size=size, spacing=spacing
+        ),
         transparent=transparent,
     )
 
@@ -137,8 +145,14 @@ def _draw(
     warp = px_per_unit * np.array([[1.0, 0.0], [-shear, squash]])
     inverse = np.linalg.inv(warp)
     # Only the digit's box (plus the pen) on the canvas is computed.
-    corners = np.array([[rows.min() - 1, cols.min() - 1], [rows.min() - 1, cols.max() + 1],
-                        [rows.max() + 1, cols.min() - 1], [rows.max() + 1, cols.max() + 1]])
+    corners = np.array(
+        [
+            [rows.min() - 1, cols.min() - 1],
+            [rows.min() - 1, cols.max() + 1],
+            [rows.max() + 1, cols.min() - 1],
+            [rows.max() + 1, cols.max() + 1],
+        ]
+    )
     placed = (corners - source_centre) @ warp.T + centre
     margin = pen / 2 + 2
     top, left = np.floor(placed.min(axis=0) - margin).astype(int)
@@ -149,8 +163,12 @@ def _draw(
         return
     origin = np.array([top, left], dtype=np.float64)
     warped = ndimage.affine_transform(
-        image, inverse, offset=source_centre + inverse @ (origin - centre),
-        output_shape=(bottom - top, right - left), order=1, cval=0.0,
+        image,
+        inverse,
+        offset=source_centre + inverse @ (origin - centre),
+        output_shape=(bottom - top, right - left),
+        order=1,
+        cval=0.0,
     )
     if warped.max() <= 0.0:
         return
