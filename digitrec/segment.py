@@ -1,0 +1,140 @@
+"""Splitting a drawing into its digits, left to right.
+
+Strokes that touch form one connected component; a digit drawn in several
+strokes (a 5 with a detached top bar, a 4 in two strokes, an 8 with a gap) is
+several components, so components are merged back into digits: pieces whose
+horizontal extents overlap strongly belong to one digit, and tiny specks join
+the nearest digit. Digits written side by side stay apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from digitrec.drawing import INK_THRESHOLD
+
+# Pieces whose x-extents overlap by at least this share of the narrower one are one digit.
+MIN_OVERLAP = 0.5
+# A piece whose longer side is below this share of the tallest piece is a speck.
+SPECK_FRACTION = 0.25
+_EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One digit of a drawing.
+
+    box: (x0, y0, x1, y1) in image pixels, end-exclusive (width = x1 - x0).
+    ink: float (y1 - y0, x1 - x0) crop of the drawing, 0 paper .. 1 ink, holding
+    only this digit's strokes (other digits' strokes inside the box are blanked).
+    """
+
+    box: tuple[int, int, int, int]
+    ink: np.ndarray
+
+
+@dataclass
+class _Piece:
+    """A group of connected components: their labels and joint extent (end-exclusive)."""
+
+    labels: list[int]
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+    @property
+    def width(self) -> int:
+        return self.x1 - self.x0
+
+    def absorb(self, other: _Piece) -> None:
+        self.labels.extend(other.labels)
+        self.x0, self.y0 = min(self.x0, other.x0), min(self.y0, other.y0)
+        self.x1, self.y1 = max(self.x1, other.x1), max(self.y1, other.y1)
+
+    def overlaps_strongly(self, other: _Piece) -> bool:
+        shared = min(self.x1, other.x1) - max(self.x0, other.x0)
+        return shared >= MIN_OVERLAP * min(self.width, other.width)
+
+
+def split_digits(ink: np.ndarray) -> list[Segment]:
+    """Ink array (H, W), 0 paper .. 1 ink -> the digits as Segments, left to right.
+
+    Returns an empty list when nothing reaches INK_THRESHOLD; one digit gives one segment.
+    """
+    mask = ink >= INK_THRESHOLD
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return []
+    # Label only the inked rectangle: the canvas is mostly paper and labelling is the cost.
+    top, left = int(rows[0]), int(cols[0])
+    inked = (slice(top, int(rows[-1]) + 1), slice(left, int(cols[-1]) + 1))
+    labels, count = ndimage.label(mask[inked], structure=_EIGHT_CONNECTED)
+    # One component fills the inked rectangle: skip find_objects, the second-largest cost.
+    whole = (slice(0, labels.shape[0]), slice(0, labels.shape[1]))
+    boxes = ndimage.find_objects(labels) if count > 1 else [whole]
+    pieces = [
+        _Piece([index + 1], found[1].start, found[0].start, found[1].stop, found[0].stop)
+        for index, found in enumerate(boxes)
+    ]
+    strokes, specks = _split_specks(pieces)
+    digits = _merge_overlapping(strokes)
+    _attach_specks(digits, specks)
+    ordered = sorted(digits, key=lambda d: d.x0 + d.x1)
+    return [_segment(ink[inked], labels, digit, (left, top)) for digit in ordered]
+
+
+def _merge_overlapping(pieces: list[_Piece]) -> list[_Piece]:
+    """Merge pieces whose x-extents overlap strongly, until no pair does."""
+    groups = pieces
+    changed = True
+    while changed:
+        changed = False
+        merged: list[_Piece] = []
+        for piece in sorted(groups, key=lambda p: p.x0):
+            partner = next((g for g in merged if g.overlaps_strongly(piece)), None)
+            if partner is None:
+                merged.append(piece)
+            else:
+                partner.absorb(piece)
+                changed = True
+        groups = merged
+    return groups
+
+
+def _split_specks(pieces: list[_Piece]) -> tuple[list[_Piece], list[_Piece]]:
+    """(strokes, specks): a speck's longer side is below SPECK_FRACTION of the tallest piece."""
+    limit = SPECK_FRACTION * max(p.y1 - p.y0 for p in pieces)
+    strokes = [p for p in pieces if max(p.width, p.y1 - p.y0) >= limit]
+    specks = [p for p in pieces if max(p.width, p.y1 - p.y0) < limit]
+    return strokes, specks
+
+
+def _attach_specks(digits: list[_Piece], specks: list[_Piece]) -> None:
+    """Join every speck to the digit whose box is nearest to it."""
+    if not specks:
+        return
+    boxes = np.array([(d.x0, d.y0, d.x1, d.y1) for d in digits], dtype=np.float64)
+    dots = np.array([(s.x0, s.y0, s.x1, s.y1) for s in specks], dtype=np.float64)
+    # Gap between boxes along each axis (0 when they overlap), all specks x all digits at once.
+    dx = np.maximum(0, np.maximum(boxes[None, :, 0] - dots[:, None, 2], dots[:, None, 0] - boxes[None, :, 2]))
+    dy = np.maximum(0, np.maximum(boxes[None, :, 1] - dots[:, None, 3], dots[:, None, 1] - boxes[None, :, 3]))
+    for speck, nearest in zip(specks, np.argmin(np.hypot(dx, dy), axis=1), strict=True):
+        digits[nearest].absorb(speck)
+
+
+def _segment(ink: np.ndarray, labels: np.ndarray, digit: _Piece, origin: tuple[int, int]) -> Segment:
+    """Crop the digit's box, blanking strokes of other digits that reach into it.
+
+    ink and labels cover the inked rectangle whose top-left corner is origin (x, y) in the image.
+    """
+    window = (slice(digit.y0, digit.y1), slice(digit.x0, digit.x1))
+    owners = labels[window]
+    # Faint anti-aliased pixels (label 0) stay: they belong to whichever strokes they edge.
+    keep = (owners == 0) | np.isin(owners, digit.labels)
+    crop = np.where(keep, ink[window], 0.0).astype(ink.dtype, copy=False)
+    x, y = origin
+    return Segment(box=(digit.x0 + x, digit.y0 + y, digit.x1 + x, digit.y1 + y), ink=crop)
