@@ -1,0 +1,170 @@
+"""`python -m bench [--quick] [--output PATH]`: measure the production server and a naive baseline.
+
+Starts the `Procfile` command (gunicorn with gunicorn.conf.py) on 127.0.0.1 with a
+temporary local store and high rate limits, times POST /api/predict and
+POST /api/feedback with keep-alive clients, reads each worker's peak RSS from /proc,
+stops the server, then times the naive baseline in a subprocess. Prints a table and
+writes the numbers as JSON (bench/results.json by default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.client import KeepAliveConnection, post_json_request, run_requests
+from bench.drawings import Drawing, benchmark_drawings
+from bench.report import check_targets, format_table, latency_summary
+from tests.live_server import LiveServer
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+# Rate limits far above what the benchmark sends (the defaults protect a public site).
+SERVER_ENV = {
+    "DIGITREC_RATE_PREDICT": "1000000/1",
+    "DIGITREC_RATE_UPLOAD": "1000000/1",
+}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How long each phase runs: seconds of predict traffic, counts of feedback and baseline calls."""
+
+    warmup_seconds: float
+    latency_seconds: float
+    throughput_seconds: float
+    feedback_count: int
+    baseline_count: int
+
+
+FULL = Plan(
+    warmup_seconds=3, latency_seconds=20, throughput_seconds=12, feedback_count=40, baseline_count=200
+)
+QUICK = Plan(
+    warmup_seconds=0.5, latency_seconds=1.5, throughput_seconds=1, feedback_count=3, baseline_count=10
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a few seconds per phase (smoke test)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (WEB_CONCURRENCY)")
+    parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results.json")
+    args = parser.parse_args(argv)
+    results = run_benchmark(QUICK if args.quick else FULL, args.workers)
+    results["mode"] = "quick" if args.quick else "full"
+    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    sys.stdout.write(format_table(results) + f"\n\nwritten to {args.output}\n")
+    return 0
+
+
+def run_benchmark(plan: Plan, workers: int) -> dict[str, Any]:
+    """Every measurement of one run, as a JSON-ready dict (see README "Performance")."""
+    drawings = benchmark_drawings()
+    results: dict[str, Any] = {
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "loadavg_before": _loadavg()},
+        "workers": workers,
+        "drawings": len(drawings),
+    }
+    began = time.perf_counter()
+    with LiveServer(env=SERVER_ENV, workers=workers) as server:
+        predict = [
+            post_json_request(HOST, server.port, "/api/predict", {"image": d.data_url}) for d in drawings
+        ]
+        results["cold_start_s"] = _cold_start(server.port, predict[0], began)
+        results["correct_answers"] = _correct_answers(server.port, predict, drawings)
+        run_requests(HOST, server.port, predict, concurrency=workers, seconds=plan.warmup_seconds)
+        results["predict_c1"] = latency_summary(
+            run_requests(HOST, server.port, predict, concurrency=1, seconds=plan.latency_seconds)
+        )
+        for clients in (4, 8):
+            results[f"predict_c{clients}"] = latency_summary(
+                run_requests(HOST, server.port, predict, concurrency=clients, seconds=plan.throughput_seconds)
+            )
+        feedback = [
+            post_json_request(HOST, server.port, "/api/feedback", {"image": d.data_url, "digit": d.digit})
+            for d in drawings
+        ]
+        results["feedback"] = latency_summary(
+            run_requests(HOST, server.port, feedback, concurrency=1, count=plan.feedback_count)
+        )
+        results["model_version_after"] = server.get_json("/healthz").get("model_version")
+        results["peak_rss_mb"] = {str(pid): _peak_rss_mb(pid) for pid in server.pids()}
+    results["peak_rss_mb_max"] = max(results["peak_rss_mb"].values())
+    results["baseline"] = _run_baseline(drawings, plan.baseline_count)
+    results["speedup"] = round(results["baseline"]["p50_ms"] / results["predict_c1"]["p50_ms"], 1)
+    results["machine"]["loadavg_after"] = _loadavg()
+    results["targets"] = check_targets(results)
+    return results
+
+
+def _cold_start(port: int, request: bytes, began: float) -> float:
+    """Seconds from `began` (just before the server process started) to this first prediction."""
+    connection = KeepAliveConnection(HOST, port)
+    try:
+        status, body = connection.exchange(request)
+    finally:
+        connection.close()
+    if status != 200:
+        raise RuntimeError(f"the first prediction failed with {status}: {body[:300]!r}")
+    return round(time.perf_counter() - began, 2)
+
+
+def _correct_answers(port: int, requests: list[bytes], drawings: list[Drawing]) -> str:
+    """Send every drawing once; "k/n" answered right.
+
+    Raises RuntimeError when a response is not a 200 with all four models' top-3.
+    """
+    connection = KeepAliveConnection(HOST, port)
+    correct = 0
+    try:
+        for request, drawing in zip(requests, drawings, strict=True):
+            status, body = connection.exchange(request)
+            answer = json.loads(body) if status == 200 else {}
+            if set(answer.get("models", {})) != {"fnn", "fnn_updated", "cnn", "cnn_updated"}:
+                raise RuntimeError(f"unexpected predict response {status}: {body[:300]!r}")
+            correct += answer.get("answer") == str(drawing.digit)
+    finally:
+        connection.close()
+    return f"{correct}/{len(drawings)}"
+
+
+def _run_baseline(drawings: list[Drawing], count: int) -> dict[str, Any]:
+    """Time the naive baseline in a fresh process (bench/baseline.py); times in ms."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.baseline", str(count)],
+        input=json.dumps([d.data_url for d in drawings]),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        timeout=300,
+        check=True,
+    )
+    seconds = json.loads(completed.stdout)
+    return {"n": seconds["n"], **{f"{k}_ms": round(seconds[k] * 1000, 2) for k in ("p50", "mean", "p99")}}
+
+
+def _peak_rss_mb(pid: int) -> float:
+    """A process's peak resident set size (VmHWM) in MB, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    raise RuntimeError(f"no VmHWM for process {pid}")
+
+
+def _loadavg() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""The naive baseline: what a typical Flask + Keras digit app does per request, timed in-process.
+
+Per request it decodes the data URL with Pillow, shrinks the image to 28x28 and calls
+`model.predict` on the same CNN (`build_cnn` with the shipped weights). The timing
+leaves out HTTP, JSON and the other three models, so it is a lower bound of such an
+app's cost and the speed-up the benchmark reports is conservative. Running it in
+this process (rather than as a second server) also spares a second TensorFlow server
+start on a 2-core machine shared with others.
+
+Run as `python -m bench.baseline COUNT < data_urls.json`; prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from digitrec.cnn import build_cnn, load_weights
+
+SHIPPED_CNN = Path(__file__).resolve().parent.parent / "models" / "cnn.npz"
+WARMUP = 5  # untimed calls: Keras builds its predict function on the first ones
+
+
+def naive_predict(model, data_url: str) -> np.ndarray:
+    """One request the typical way: data URL -> 28x28 -> model.predict -> probs (1, 10)."""
+    png = base64.b64decode(data_url.split(",", 1)[1])
+    image = Image.open(io.BytesIO(png)).convert("L").resize((28, 28))
+    x = 1.0 - np.asarray(image, dtype=np.float32)[None] / 255.0
+    return model.predict(x, verbose=0)
+
+
+def time_baseline(data_urls: list[str], count: int) -> dict[str, float]:
+    """Seconds per request over `count` requests (after WARMUP): median, mean and p99."""
+    model = build_cnn()
+    model.set_weights(load_weights(SHIPPED_CNN))
+    for data_url in data_urls[:WARMUP]:
+        naive_predict(model, data_url)
+    latencies = []
+    for i in range(count):
+        began = time.perf_counter()
+        naive_predict(model, data_urls[i % len(data_urls)])
+        latencies.append(time.perf_counter() - began)
+    return {
+        "n": count,
+        "p50": float(np.percentile(latencies, 50)),
+        "mean": float(np.mean(latencies)),
+        "p99": float(np.percentile(latencies, 99)),
+    }
+
+
+if __name__ == "__main__":
+    json.dump(time_baseline(json.load(sys.stdin), int(sys.argv[1])), sys.stdout)

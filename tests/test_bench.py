@@ -1,0 +1,65 @@
+"""`python -m bench --quick`: the benchmark runs end to end and its output is complete.
+
+Speed itself is not asserted here (that is the benchmark's job); only that every
+measurement is present, no request failed, and the table names every target.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.report import TARGETS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory) -> tuple[str, dict]:
+    """The printed table and the JSON of one quick run (one worker: the suite shares 2 cores)."""
+    output = tmp_path_factory.mktemp("bench") / "results.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--workers", "1", "--output", str(output)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    return completed.stdout, json.loads(output.read_text())
+
+
+def test_every_predict_and_feedback_phase_has_requests_and_no_failures(quick_run):
+    _, results = quick_run
+    for phase in ("predict_c1", "predict_c4", "predict_c8", "feedback"):
+        assert results[phase]["n"] > 0, phase
+        assert results[phase]["failures"] == 0, results[phase]["first_failure"]
+        assert 0 < results[phase]["p50_ms"] <= results[phase]["p95_ms"] <= results[phase]["p99_ms"]
+
+
+def test_every_target_has_a_measured_value(quick_run):
+    _, results = quick_run
+    assert set(results["targets"]) == {target.label for target in TARGETS}
+    for label, check in results["targets"].items():
+        assert isinstance(check["value"], int | float) and math.isfinite(check["value"]), label
+        assert isinstance(check["met"], bool)
+
+
+def test_cold_start_memory_and_baseline_are_measured(quick_run):
+    _, results = quick_run
+    assert results["cold_start_s"] > 0
+    assert len(results["peak_rss_mb"]) == results["workers"]
+    assert all(mb > 0 for mb in results["peak_rss_mb"].values())
+    assert results["baseline"]["n"] > 0 and results["baseline"]["p50_ms"] > 0
+    assert results["speedup"] > 0
+
+
+def test_the_table_lists_every_target(quick_run):
+    table, _ = quick_run
+    for target in TARGETS:
+        assert target.label in table
