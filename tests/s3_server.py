@@ -2,6 +2,9 @@
 
 ``stop()`` and ``start()`` keep the port, so a test can take S3 away and bring it
 back. moto keeps its buckets in memory: a restarted server starts empty.
+
+    with running_s3() as server:          # fake credentials + a server
+        bucket = server.create_bucket()   # a fresh, uniquely named bucket
 """
 
 from __future__ import annotations
@@ -13,8 +16,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
+
+import boto3
 
 DUMMY_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -77,6 +84,16 @@ class S3Server:
             self._process.wait()
         self._process = None
 
+    def client(self) -> Any:
+        """A boto3 S3 client for this server (the test's own view of the bucket)."""
+        return boto3.client("s3", endpoint_url=self.endpoint_url, region_name="us-east-1")
+
+    def create_bucket(self, name: str | None = None) -> str:
+        """Create a bucket (a fresh unique one unless ``name`` is given) and return its name."""
+        name = name or f"test-{uuid.uuid4().hex[:20]}"
+        self.client().create_bucket(Bucket=name)
+        return name
+
     def __enter__(self) -> S3Server:
         self.start()
         return self
@@ -99,3 +116,10 @@ def dummy_aws_credentials() -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+@contextmanager
+def running_s3() -> Iterator[S3Server]:
+    """A started server with boto3 pointed at fake credentials; stopped on exit."""
+    with dummy_aws_credentials(), S3Server() as server:
+        yield server

@@ -6,26 +6,37 @@ rules out "." and ".."). Both backends validate keys the same way, list keys in
 ascending byte order, and give the two guarantees the stores above rely on:
 ``put`` is atomic (a reader sees the old or the new bytes, never a mix) and
 ``put_if_absent`` lets exactly one of several racing writers create a key.
+``change_token`` is the cheap "did anything change here?" check that lets a
+follower skip listing when nothing did.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import time
 import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError, HTTPClientError
-from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 _SEGMENT = r"[A-Za-z0-9_-][A-Za-z0-9._-]*"
 _KEY = re.compile(rf"{_SEGMENT}(?:/{_SEGMENT})*", re.ASCII)
 _LIST_PAGE = 1000  # S3's maximum keys per ListObjectsV2 call
 # Fail fast when the endpoint is down: callers answer 503 rather than hang a worker.
 _S3_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 2})
+# S3 errors that say "the store is not usable right now" rather than "no such key".
+_UNAVAILABLE_CODES = frozenset(
+    {"NoSuchBucket", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"}
+)
+# A directory's mtime is only trusted as a change token once it is this old, because
+# two changes within one filesystem timestamp tick would otherwise look like one.
+_MTIME_SETTLE_NS = 1_000_000_000
 
 
 class BlobNotFound(KeyError):
@@ -57,6 +68,11 @@ class BlobStore(Protocol):
     def delete(self, key: str) -> None:
         """Remove ``key``; no error when it is already gone."""
 
+    def change_token(self, folder: str) -> Sequence[int] | None:
+        """A cheap token that differs whenever a key directly under ``folder/`` was added or
+        removed since an equal token was returned; None when the backend cannot tell cheaply
+        (the caller then lists)."""
+
 
 def check_key(key: str) -> str:
     """Return ``key`` if it is a valid blob key, else raise ValueError."""
@@ -77,10 +93,24 @@ def _check_limit(limit: int | None) -> None:
         raise ValueError("limit must be >= 0")
 
 
+@contextmanager
+def _local_errors(key: str, reading: bool) -> Iterator[None]:
+    # A file missing on read is the caller's business; any other OS error (disk full,
+    # permissions, an unmounted volume) means the store is unusable: callers answer 503.
+    try:
+        yield
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as err:
+        if reading:
+            raise BlobNotFound(key) from None
+        raise StoreUnavailable(f"local store cannot write {key!r}: {err}") from err
+    except OSError as err:
+        raise StoreUnavailable(f"local store failed on {key!r}: {err}") from err
+
+
 class LocalBlobStore:
     """Blobs as files under ``root``; atomicity comes from rename and hard links."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path | str) -> None:
         self.root = Path(root)
 
     def _path(self, key: str) -> Path:
@@ -102,31 +132,32 @@ class LocalBlobStore:
     def put(self, key: str, data: bytes) -> None:
         """Write a temp file in the same directory, fsync it, then rename over ``key``."""
         path = self._path(key)
-        temp = self._write_temp(path, data)
-        try:
-            os.replace(temp, path)
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
+        with _local_errors(key, reading=False):
+            temp = self._write_temp(path, data)
+            try:
+                os.replace(temp, path)
+            except BaseException:
+                temp.unlink(missing_ok=True)
+                raise
 
     def put_if_absent(self, key: str, data: bytes) -> bool:
         """Hard-link a complete temp file to ``key``: link() fails if the name exists."""
         path = self._path(key)
-        temp = self._write_temp(path, data)
-        try:
-            os.link(temp, path)
-            return True
-        except FileExistsError:
-            return False
-        finally:
-            temp.unlink(missing_ok=True)
+        with _local_errors(key, reading=False):
+            temp = self._write_temp(path, data)
+            try:
+                os.link(temp, path)
+                return True
+            except FileExistsError:
+                return False
+            finally:
+                temp.unlink(missing_ok=True)
 
     def get(self, key: str) -> bytes:
         """The file's bytes; raises BlobNotFound."""
-        try:
-            return self._path(key).read_bytes()
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            raise BlobNotFound(key) from None
+        path = self._path(key)
+        with _local_errors(key, reading=True):
+            return path.read_bytes()
 
     def exists(self, key: str) -> bool:
         """Whether a file holds ``key``."""
@@ -154,14 +185,36 @@ class LocalBlobStore:
 
     def delete(self, key: str) -> None:
         """Unlink the file if present (directories stay: a concurrent put may need them)."""
-        self._path(key).unlink(missing_ok=True)
+        path = self._path(key)
+        try:
+            with _local_errors(key, reading=True):
+                path.unlink(missing_ok=True)
+        except BlobNotFound:
+            return  # a parent directory is missing: the key is gone already
+
+    def change_token(self, folder: str) -> tuple[int, int] | None:
+        """The folder's (inode, mtime in ns): one stat(), no listing.
+
+        Creating or removing a name in a directory updates its mtime; None while that
+        mtime is too recent to tell two changes apart, and for a missing folder.
+        """
+        path = self._path(folder)
+        try:
+            stat = path.stat()
+        except OSError:
+            return None
+        if time.time_ns() - stat.st_mtime_ns < _MTIME_SETTLE_NS:
+            return None
+        return stat.st_ino, stat.st_mtime_ns
 
 
 def _unavailable(err: Exception) -> bool:
-    if isinstance(err, (BotoConnectionError, HTTPClientError)):
-        return True
+    if isinstance(err, BotoCoreError):
+        # Transport, timeouts, missing credentials; a malformed call is our bug, not an outage.
+        return not isinstance(err, ParamValidationError)
     if isinstance(err, ClientError):
-        return err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
+        code, status = _error_code(err)
+        return status >= 500 or code in _UNAVAILABLE_CODES
     return False
 
 
@@ -193,10 +246,10 @@ class S3BlobStore:
         self.client = client or boto3.client("s3", endpoint_url=endpoint_url, config=_S3_CONFIG)
 
     def _call(self, method: str, **kwargs: Any) -> Any:
-        # One place that turns transport failures and 5xx into StoreUnavailable.
+        # One place that turns transport failures, 5xx and a missing bucket into StoreUnavailable.
         try:
             return getattr(self.client, method)(Bucket=self.bucket, **kwargs)
-        except (BotoConnectionError, HTTPClientError, ClientError) as err:
+        except (BotoCoreError, ClientError) as err:
             if _unavailable(err):
                 raise StoreUnavailable(f"S3 {method} failed: {err}") from err
             raise
@@ -234,8 +287,6 @@ class S3BlobStore:
             if status == 404 or code in ("NoSuchKey", "404"):
                 raise BlobNotFound(key) from None
             raise
-        except (BotoConnectionError, HTTPClientError) as err:
-            raise StoreUnavailable(f"S3 get_object failed: {err}") from err
 
     def exists(self, key: str) -> bool:
         """HEAD the object."""
@@ -267,6 +318,11 @@ class S3BlobStore:
     def delete(self, key: str) -> None:
         """DELETE the object (S3 deletes are idempotent)."""
         self._call("delete_object", Key=self.prefix + check_key(key))
+
+    def change_token(self, folder: str) -> None:
+        """S3 has no cheap change marker: callers list (and throttle how often they do)."""
+        check_key(folder)
+        return None
 
 
 def open_blob_store(url: str, endpoint_url: str | None = None) -> BlobStore:

@@ -8,9 +8,14 @@ Version 0 is the shipped originals and has nothing stored. Version N > 0 is::
 Writers race for N = parent + 1; exactly one record creation succeeds, the
 losers delete their weights and learn the new latest. A version published
 without weights means "back to the originals" (a reset). Records are kept
-forever; ``prune`` deletes old weights, keeping the last ``keep_last`` versions,
-every ``keep_every``-th one and always the latest. Non-version happenings (a
-refused update) go to an append-only event log under ``events/``.
+forever; weights are kept for the last ``keep_last`` versions and every
+``keep_every``-th one: each publish deletes the weights that just fell out of
+that window, and ``prune`` sweeps everything else (leftovers of crashed writers).
+Non-version happenings (a refused update) go to an append-only event log under
+``events/``.
+
+``latest()`` is what followers poll: one stat() on a local store when nothing
+changed, one short list call on S3 (callers throttle how often).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from digitrec.store.blobs import BlobStore
+from digitrec.store.blobs import BlobNotFound, BlobStore, StoreUnavailable
 from digitrec.store.samples import id_time, iso_utc, new_id
 
 _VERSION_KEY = re.compile(r"versions/(\d{10})\.json", re.ASCII)
@@ -97,6 +102,7 @@ class ModelHistory:
         self._lock = threading.Lock()
         self._latest = 0  # highest version seen so far; versions are never removed
         self._records: dict[int, VersionRecord] = {}  # records are immutable, so cache them
+        self._listed_token: object = None  # change token of versions/ when last listed
 
     def _seen(self, version: int) -> int:
         with self._lock:
@@ -104,7 +110,14 @@ class ModelHistory:
             return self._latest
 
     def latest(self) -> int:
-        """The highest published version (0 if none); lists only keys past the last one seen."""
+        """The highest published version (0 if none).
+
+        Skips the store entirely when the backend's change token says versions/ is as it
+        was at the last listing; otherwise lists only the keys past the last version seen.
+        """
+        token = self.blobs.change_token("versions")
+        if token is not None and token == self._listed_token:
+            return self._seen(0)
         known = self._seen(0)
         start_after = _version_key(known) if known else ""
         newest = known
@@ -112,6 +125,7 @@ class ModelHistory:
             match = _VERSION_KEY.fullmatch(key)
             if match:
                 newest = max(newest, int(match[1]))
+        self._listed_token = token  # taken before listing, so a change during it is not missed
         return self._seen(newest)
 
     def publish(
@@ -137,14 +151,36 @@ class ModelHistory:
         body = record._dump()  # serialise before uploading, so bad info leaves nothing behind
         if weights_key is not None:
             self.blobs.put(weights_key, weights)
-        if not self.blobs.put_if_absent(_version_key(version), body):
+        if not self.blobs.put_if_absent(_version_key(version), body) and not self._is_ours(record):
             if weights_key is not None:
                 self.blobs.delete(weights_key)
-            self._seen(version)
             return None
         self._records[version] = record
         self._seen(version)
+        self._drop_weights_out_of_window(version)
         return record
+
+    def _is_ours(self, record: VersionRecord) -> bool:
+        # A refused create may still be ours (a retried request whose first attempt landed),
+        # or nobody's (S3's 409 for a concurrent conditional write): read what is there.
+        try:
+            stored = self.get(record.version)
+        except KeyError:
+            return False
+        return stored.created == record.created and stored.weights_key == record.weights_key
+
+    def _drop_weights_out_of_window(self, published: int) -> None:
+        # Each version is published once, so this deletes every version's weights exactly
+        # when it leaves the window; prune() catches what a crash in between left behind.
+        version = published - self.keep_last
+        if version < 1 or self._keeps(version, published):
+            return
+        try:
+            weights_key = self.get(version).weights_key
+            if weights_key is not None:
+                self.blobs.delete(weights_key)
+        except (KeyError, StoreUnavailable):
+            return  # the version is published either way; the next prune() retries
 
     def record_event(self, info: dict[str, Any]) -> None:
         """Append a non-version event (e.g. a refused update) to the log, with its time."""
@@ -166,7 +202,10 @@ class ModelHistory:
             return self._records[version]
         if isinstance(version, bool) or not isinstance(version, int) or version < 1:
             raise KeyError(version)
-        record = VersionRecord._load(self.blobs.get(_version_key(version)))
+        try:
+            record = VersionRecord._load(self.blobs.get(_version_key(version)))
+        except BlobNotFound:
+            raise KeyError(version) from None
         self._records[version] = record
         self._seen(version)
         return record
