@@ -1,10 +1,11 @@
 """Splitting a drawing into its digits, left to right.
 
 Strokes that touch form one connected component; a digit drawn in several
-strokes (a 5 with a detached top bar, a 4 in two strokes, an 8 with a gap) is
-several components, so components are merged back into digits: pieces whose
-horizontal extents overlap strongly belong to one digit, and tiny specks join
-the nearest digit. Digits written side by side stay apart.
+strokes (a 5 with a detached top bar, a 4 in two strokes, a 3 with a broken
+hook) is several components, so components are merged back into digits:
+pieces whose horizontal extents overlap strongly, or that sit one above the
+other, are one digit; a bar or a fragment too small to be a digit joins the
+nearest digit; specks join the nearest digit. Digits written side by side stay apart.
 """
 
 from __future__ import annotations
@@ -16,10 +17,14 @@ from scipy import ndimage
 
 from digitrec.drawing import INK_THRESHOLD
 
-# Pieces whose x-extents overlap by at least this share of the narrower one are one digit.
-MIN_OVERLAP = 0.5
-# A piece whose longer side is below this share of the tallest piece is a speck.
-SPECK_FRACTION = 0.25
+# Sizes are shares of the tallest piece's height (the drawing's digit height).
+MIN_OVERLAP = 0.5  # x-overlap (share of the narrower piece) that makes two pieces one digit
+STACKED = 0.25  # y-overlap (share of the lower piece) under which x-touching pieces are stacked
+FLAT = 0.35  # a piece lower than this is never a digit alone (a 5's bar, a 7's crossbar)
+SMALL = 0.5  # a piece whose longer side is below this joins a digit it nearly touches...
+NEAR = 0.15  # ...closer than this
+SPECK = 0.25  # a piece whose longer side is below this is a speck: it joins the nearest digit
+MAX_PIECES = 64  # more pieces than this is not a row of digits: the whole drawing is one segment
 _EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
 
 
@@ -50,14 +55,28 @@ class _Piece:
     def width(self) -> int:
         return self.x1 - self.x0
 
+    @property
+    def height(self) -> int:
+        return self.y1 - self.y0
+
     def absorb(self, other: _Piece) -> None:
         self.labels.extend(other.labels)
         self.x0, self.y0 = min(self.x0, other.x0), min(self.y0, other.y0)
         self.x1, self.y1 = max(self.x1, other.x1), max(self.y1, other.y1)
 
-    def overlaps_strongly(self, other: _Piece) -> bool:
-        shared = min(self.x1, other.x1) - max(self.x0, other.x0)
-        return shared >= MIN_OVERLAP * min(self.width, other.width)
+    def same_digit(self, other: _Piece) -> bool:
+        """Strong x-overlap, or x-overlap with one piece above the other (a 5's detached bar)."""
+        x_shared = min(self.x1, other.x1) - max(self.x0, other.x0)
+        y_shared = min(self.y1, other.y1) - max(self.y0, other.y0)
+        return x_shared >= MIN_OVERLAP * min(self.width, other.width) or (
+            x_shared > 0 and y_shared <= STACKED * min(self.height, other.height)
+        )
+
+    def gap_to(self, other: _Piece) -> float:
+        """Distance between the two boxes in pixels (0 when they touch or overlap)."""
+        dx = max(0, other.x0 - self.x1, self.x0 - other.x1)
+        dy = max(0, other.y0 - self.y1, self.y0 - other.y1)
+        return float(np.hypot(dx, dy))
 
 
 def split_digits(ink: np.ndarray) -> list[Segment]:
@@ -80,22 +99,33 @@ def split_digits(ink: np.ndarray) -> list[Segment]:
         _Piece([index + 1], found[1].start, found[0].start, found[1].stop, found[0].stop)
         for index, found in enumerate(boxes)
     ]
-    strokes, specks = _split_specks(pieces)
-    digits = _merge_overlapping(strokes)
-    _attach_specks(digits, specks)
-    ordered = sorted(digits, key=lambda d: d.x0 + d.x1)
+    ordered = sorted(_group_digits(pieces), key=lambda d: d.x0 + d.x1)
     return [_segment(ink[inked], labels, digit, (left, top)) for digit in ordered]
 
 
-def _merge_overlapping(pieces: list[_Piece]) -> list[_Piece]:
-    """Merge pieces whose x-extents overlap strongly, until no pair does."""
+def _group_digits(pieces: list[_Piece]) -> list[_Piece]:
+    """Connected components -> one group per digit."""
+    tallest = max(p.height for p in pieces)
+    strokes = [p for p in pieces if max(p.width, p.height) >= SPECK * tallest]
+    specks = [p for p in pieces if max(p.width, p.height) < SPECK * tallest]
+    if len(strokes) > MAX_PIECES:
+        return [_Piece(list(range(1, len(pieces) + 1)), *_joint_box(pieces))]
+    digits, fragments = _split_fragments(_merge(strokes), tallest)
+    for fragment in fragments:
+        min(digits, key=fragment.gap_to).absorb(fragment)
+    _attach_specks(digits, specks)
+    return digits
+
+
+def _merge(pieces: list[_Piece]) -> list[_Piece]:
+    """Merge pieces that are parts of one digit (`same_digit`), until no pair is."""
     groups = pieces
     changed = True
     while changed:
         changed = False
         merged: list[_Piece] = []
         for piece in sorted(groups, key=lambda p: p.x0):
-            partner = next((g for g in merged if g.overlaps_strongly(piece)), None)
+            partner = next((g for g in merged if g.same_digit(piece)), None)
             if partner is None:
                 merged.append(piece)
             else:
@@ -105,25 +135,38 @@ def _merge_overlapping(pieces: list[_Piece]) -> list[_Piece]:
     return groups
 
 
-def _split_specks(pieces: list[_Piece]) -> tuple[list[_Piece], list[_Piece]]:
-    """(strokes, specks): a speck's longer side is below SPECK_FRACTION of the tallest piece."""
-    limit = SPECK_FRACTION * max(p.y1 - p.y0 for p in pieces)
-    strokes = [p for p in pieces if max(p.width, p.y1 - p.y0) >= limit]
-    specks = [p for p in pieces if max(p.width, p.y1 - p.y0) < limit]
-    return strokes, specks
+def _split_fragments(groups: list[_Piece], tallest: int) -> tuple[list[_Piece], list[_Piece]]:
+    """(digits, fragments): flat pieces, and small ones nearly touching a digit, are fragments."""
+    flat = [g.height < FLAT * tallest for g in groups]
+    digits = [g for g, is_flat in zip(groups, flat, strict=True) if not is_flat]
+    fragments = [g for g, is_flat in zip(groups, flat, strict=True) if is_flat]
+    for small in [d for d in digits if max(d.width, d.height) < SMALL * tallest]:
+        others = [d for d in digits if d is not small]
+        if others and min(small.gap_to(d) for d in others) < NEAR * tallest:
+            digits.remove(small)
+            fragments.append(small)
+    return digits, fragments
 
 
 def _attach_specks(digits: list[_Piece], specks: list[_Piece]) -> None:
-    """Join every speck to the digit whose box is nearest to it."""
+    """Join every speck to the digit whose box is nearest to it (vectorised: specks can be many)."""
     if not specks:
         return
     boxes = np.array([(d.x0, d.y0, d.x1, d.y1) for d in digits], dtype=np.float64)
     dots = np.array([(s.x0, s.y0, s.x1, s.y1) for s in specks], dtype=np.float64)
-    # Gap between boxes along each axis (0 when they overlap), all specks x all digits at once.
     dx = np.maximum(0, np.maximum(boxes[None, :, 0] - dots[:, None, 2], dots[:, None, 0] - boxes[None, :, 2]))
     dy = np.maximum(0, np.maximum(boxes[None, :, 1] - dots[:, None, 3], dots[:, None, 1] - boxes[None, :, 3]))
     for speck, nearest in zip(specks, np.argmin(np.hypot(dx, dy), axis=1), strict=True):
         digits[nearest].absorb(speck)
+
+
+def _joint_box(pieces: list[_Piece]) -> tuple[int, int, int, int]:
+    return (
+        min(p.x0 for p in pieces),
+        min(p.y0 for p in pieces),
+        max(p.x1 for p in pieces),
+        max(p.y1 for p in pieces),
+    )
 
 
 def _segment(ink: np.ndarray, labels: np.ndarray, digit: _Piece, origin: tuple[int, int]) -> Segment:
