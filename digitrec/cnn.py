@@ -1,9 +1,14 @@
-"""The convolutional net in TensorFlow 2, declared once for training, online steps and inference."""
+"""The convolutional net in TensorFlow 2, declared once for training, online steps and inference.
+
+`build_cnn` is the one definition. Serving never changes a model's variables:
+`CNNFunctions` compiles, once, pure functions of (weights, batch) on top of it —
+inference of the original and an updated CNN in one call, and the online RMSProp
+step — so a new version is just a new list of weight tensors handed in.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +22,16 @@ from tensorflow.keras import layers
 IMAGES = tf.TensorSpec([None, 28, 28], tf.float32)
 LABELS = tf.TensorSpec([None], tf.int32)
 RMSPROP_RHO = 0.9
+RMSPROP_EPSILON = 1e-7
+
+
+def configure_threads(threads: int = 1) -> None:
+    """Tiny models on few cores: one thread per op avoids thread-pool overhead (call before any TF op)."""
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:
+        pass  # TensorFlow already initialised its pools (e.g. in a test session): keep them
 
 
 def build_cnn(seed: int = 0) -> keras.Sequential:
@@ -40,63 +55,69 @@ def build_cnn(seed: int = 0) -> keras.Sequential:
     )
 
 
-def compile_inference(*models: keras.Model) -> Callable[[np.ndarray], list[np.ndarray]]:
-    """One traced call that runs every model on the same batch (N, 28, 28) -> [probs (N, 10)].
+class CNNFunctions:
+    """Compiled pure functions of the CNN, traced once each with fixed signatures.
 
-    The signature is fixed, so the graph is traced once whatever N is.
+    `original` weights live in the model's variables and never change; every other
+    weight list (Keras `get_weights()` order, 8 float32 arrays) is an argument.
     """
 
-    @tf.function(input_signature=[IMAGES])
-    def infer(x):
-        return [tf.nn.softmax(model(x, training=False)) for model in models]
-
-    def run(x: np.ndarray) -> list[np.ndarray]:
-        return [probs.numpy() for probs in infer(tf.constant(x, dtype=tf.float32))]
-
-    return run
-
-
-class CNNTrainer:
-    """Compiled RMSProp steps on one model (dropout off: online updates are single small steps).
-
-    Each step starts from a fresh RMSProp state, so an update is a pure function of
-    (weights, batch): a writer that lost a publish race can re-apply it exactly.
-    """
-
-    def __init__(self, model: keras.Model | None = None):
-        self.model = model or build_cnn()
+    def __init__(self, original: list[np.ndarray]):
+        self.model = build_cnn()
+        self.model.set_weights(original)
+        self._non_trainable = [v.value for v in self.model.non_trainable_variables]  # dropout seeds
+        specs = [tf.TensorSpec(v.shape, tf.float32) for v in self.model.trainable_variables]
+        self._infer = tf.function(self._infer_both, input_signature=[IMAGES, specs])
         self._step = tf.function(
-            self._rmsprop_step, input_signature=[IMAGES, LABELS, tf.TensorSpec([], tf.float32)]
+            self._rmsprop_step, input_signature=[specs, IMAGES, LABELS, tf.TensorSpec([], tf.float32)]
         )
+        self._probs = tf.function(self._probs_of, input_signature=[specs, IMAGES])
 
-    def _loss(self, x, y):
-        logits = self.model(x, training=False)
-        return tf.reduce_mean(
-            tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
-        )
+    def _logits(self, weights, x):
+        logits, _ = self.model.stateless_call(list(weights), self._non_trainable, x, training=False)
+        return logits
 
-    def _rmsprop_step(self, x, y, learning_rate):
+    def _infer_both(self, x, updated):
+        original = tf.nn.softmax(self.model(x, training=False))
+        return original, tf.nn.softmax(self._logits(updated, x))
+
+    def _probs_of(self, weights, x):
+        return tf.nn.softmax(self._logits(weights, x))
+
+    def _rmsprop_step(self, weights, x, y, learning_rate):
         with tf.GradientTape() as tape:
-            loss = self._loss(x, y)
-        variables = self.model.trainable_variables
-        for var, grad in zip(variables, tape.gradient(loss, variables), strict=True):
-            mean_square = (1.0 - RMSPROP_RHO) * tf.square(grad)
-            var.assign_sub(learning_rate * grad / (tf.sqrt(mean_square) + 1e-7))
-        return loss
+            tape.watch(weights)
+            loss = tf.reduce_mean(
+                tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=self._logits(weights, x))
+            )
+        grads = tape.gradient(loss, weights)
+        # A fresh RMSProp state (mean square 0) each step: the update is a pure function of its inputs.
+        return [
+            w - learning_rate * g / (tf.sqrt((1.0 - RMSPROP_RHO) * tf.square(g)) + RMSPROP_EPSILON)
+            for w, g in zip(weights, grads, strict=True)
+        ], loss
+
+    def tensors(self, weights: list[np.ndarray]) -> list[tf.Tensor]:
+        """Weight arrays -> immutable tensors, ready to pass to `infer` many times."""
+        return [tf.constant(w, tf.float32) for w in weights]
+
+    def infer(self, x: np.ndarray, updated: list[tf.Tensor]) -> tuple[np.ndarray, np.ndarray]:
+        """Images (N, 28, 28) -> probabilities (N, 10) of the original and of the `updated` CNN."""
+        original, new = self._infer(tf.constant(x, tf.float32), updated)
+        return original.numpy(), new.numpy()
+
+    def probabilities(self, weights: list[tf.Tensor], x: np.ndarray) -> np.ndarray:
+        """Images (N, 28, 28) -> probabilities (N, 10) of the CNN with `weights`."""
+        return self._probs(weights, tf.constant(x, tf.float32)).numpy()
 
     def step(
-        self, weights: list[np.ndarray], x: np.ndarray, y: np.ndarray, learning_rate: float
+        self, weights: list[tf.Tensor], x: np.ndarray, y: np.ndarray, learning_rate: float
     ) -> tuple[list[np.ndarray], float]:
-        """New weights one RMSProp step from `weights` on (x (N, 28, 28), y (N,)); and the loss."""
-        self.model.set_weights(weights)
-        loss = self._step(
-            tf.constant(x, tf.float32), tf.constant(y, tf.int32), tf.constant(learning_rate)
+        """New weights one RMSProp step (dropout off) from `weights` on (x (N, 28, 28), y (N,)); the loss."""
+        new, loss = self._step(
+            weights, tf.constant(x, tf.float32), tf.constant(y, tf.int32), tf.constant(learning_rate)
         )
-        return self.model.get_weights(), float(loss)
-
-    def loss(self, weights: list[np.ndarray], x: np.ndarray, y: np.ndarray) -> float:
-        self.model.set_weights(weights)
-        return float(self._loss(tf.constant(x, tf.float32), tf.constant(y, tf.int32)))
+        return [w.numpy() for w in new], float(loss)
 
 
 def save_weights(weights: list[np.ndarray], path: Path, dtype: str = "float32") -> None:
@@ -105,5 +126,6 @@ def save_weights(weights: list[np.ndarray], path: Path, dtype: str = "float32") 
 
 
 def load_weights(path) -> list[np.ndarray]:
+    """Weights saved by `save_weights` (a path or a file object) -> float32 arrays in layer order."""
     with np.load(path, allow_pickle=False) as data:
         return [data[f"arr_{i}"].astype(np.float32) for i in range(len(data.files))]

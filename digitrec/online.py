@@ -1,0 +1,160 @@
+"""Online learning: one guarded step of both updated models per correction, published as a version.
+
+store sample (service) -> augment into 24 -> one FNN SGD step + one CNN RMSProp step
+-> canary check -> publish version N+1 (retry on a lost race) -> recognizer swaps it in.
+
+The step starts from the latest published version, never from the originals, and
+is a pure function of (weights, batch): a writer that lost the publish race to
+another worker reloads the winner's version and re-applies the same batch.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from digitrec.augment import original_variants
+from digitrec.config import Settings
+from digitrec.data import Digits, load_split
+from digitrec.drawing import preprocess_ink
+from digitrec.recognizer import Recognizer, Snapshot
+from digitrec.store import ModelHistory
+from digitrec.weights import ModelWeights
+
+CANARY_SEED = 4  # which test-split digits form the canary; fixed so every worker scores the same set
+
+
+def load_canary(size: int) -> Digits:
+    """`size` test-split digits, put through the same preprocessing as a drawing: (size, 28, 28)."""
+    test = load_split("test")
+    index = np.random.default_rng(CANARY_SEED).permutation(len(test))[:size]
+    return Digits(np.stack([preprocess_ink(image) for image in test.images[index]]), test.labels[index])
+
+
+@dataclass(frozen=True)
+class Correction:
+    """What the user taught: each digit's centre line (see drawing.stroke_points) and its label."""
+
+    strokes: list[np.ndarray]
+    digits: list[int]
+    sample_ids: list[str]
+    predicted: list[int | None]  # what the updated models answered before learning
+
+
+@dataclass(frozen=True)
+class LearnOutcome:
+    """accepted: a new version was published; else `message` says why not."""
+
+    accepted: bool
+    version: int
+    accuracy: dict[str, float]
+    message: str
+
+
+class PublishRaceLost(RuntimeError):
+    """Other workers kept publishing first; the sample is stored but this update was not applied."""
+
+
+class OnlineLearner:
+    """Applies corrections to the updated models, one at a time per process."""
+
+    def __init__(
+        self,
+        recognizer: Recognizer,
+        history: ModelHistory,
+        settings: Settings,
+        canary: Digits,
+        rng: np.random.Generator | None = None,
+    ):
+        self.recognizer = recognizer
+        self.history = history
+        self.settings = settings
+        self.canary = canary
+        self.rng = rng or np.random.default_rng()
+        self.lock = threading.Lock()  # learning and publishing only; predictions never take it
+        self.baseline = self.score(recognizer.original_snapshot)
+        originals = recognizer.original_snapshot
+        self.recognizer.cnn.step(originals.cnn_tensors, canary.images[:2], canary.labels[:2], 0.0)  # trace
+
+    def score(self, snapshot: Snapshot) -> dict[str, float]:
+        """Canary accuracy of a snapshot's models: {"fnn_updated": .., "cnn_updated": ..}."""
+        images, labels = self.canary.images, self.canary.labels
+        fnn = snapshot.weights.fnn(images.reshape(len(images), -1))
+        cnn = self.recognizer.cnn.probabilities(snapshot.cnn_tensors, images)
+        return {
+            "fnn_updated": round(float(np.mean(fnn.argmax(1) == labels)), 4),
+            "cnn_updated": round(float(np.mean(cnn.argmax(1) == labels)), 4),
+        }
+
+    def training_batch(self, strokes: list[np.ndarray], digits: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Each digit's 24 augmented variants: images (24 * K, 28, 28), labels (24 * K,)."""
+        images = np.concatenate([original_variants(points, self.rng) for points in strokes])
+        labels = np.repeat(np.asarray(digits, np.int32), len(images) // len(digits))
+        return images, labels
+
+    def step(self, base: Snapshot, images: np.ndarray, labels: np.ndarray) -> ModelWeights:
+        """Weights one FNN SGD step and one CNN RMSProp step from `base` on the batch."""
+        s = self.settings
+        fnn = base.weights.fnn.updated(images.reshape(len(images), -1), labels, s.fnn_learning_rate, s.fnn_l2)
+        cnn, _loss = self.recognizer.cnn.step(base.cnn_tensors, images, labels, s.cnn_learning_rate)
+        return ModelWeights(fnn, cnn)
+
+    def learn(self, correction: Correction) -> LearnOutcome:
+        """Train on a stored correction and publish the result (or refuse it); see the module doc.
+
+        Raises StoreUnavailable if the store fails, PublishRaceLost after too many lost races.
+        """
+        images, labels = self.training_batch(correction.strokes, correction.digits)
+        with self.lock:
+            for _attempt in range(self.settings.publish_retries):
+                base = self.recognizer.follow(self.history, force=True)
+                candidate = self.recognizer.make_snapshot(base.version + 1, self.step(base, images, labels))
+                accuracy = self.score(candidate)
+                worst = max(self.baseline[name] - accuracy[name] for name in accuracy)
+                if worst > self.settings.canary_max_drop:
+                    return self._refuse(correction, base, accuracy)
+                record = self.history.publish(
+                    base.version, candidate.weights.to_bytes(), self._info(correction, accuracy)
+                )
+                if record is not None:
+                    self.recognizer.install(candidate)
+                    return LearnOutcome(True, record.version, accuracy, _taught(correction.digits))
+                time.sleep(random.uniform(0.0, 0.02))  # another worker won: let it finish, then re-apply
+        raise PublishRaceLost("Too many corrections arrived at once; yours is saved but was not applied.")
+
+    def _info(self, correction: Correction, accuracy: dict[str, float]) -> dict:
+        return {
+            "sample_id": correction.sample_ids[0],
+            "digit": correction.digits[0],
+            "sample_ids": correction.sample_ids,
+            "digits": correction.digits,
+            "predicted": correction.predicted,
+            "accuracy": accuracy,
+        }
+
+    def _refuse(self, correction: Correction, base: Snapshot, accuracy: dict[str, float]) -> LearnOutcome:
+        self.history.record_event(
+            {
+                "event": "update_refused",
+                "parent": base.version,
+                "baseline": self.baseline,
+                "max_drop": self.settings.canary_max_drop,
+                **self._info(correction, accuracy),
+            }
+        )
+        return LearnOutcome(
+            False,
+            base.version,
+            accuracy,
+            "Thanks, your drawing is saved. The models did not learn from it this time: "
+            "the update would have made them worse at recognising other people's digits.",
+        )
+
+
+def _taught(digits: list[int]) -> str:
+    label = "".join(str(d) for d in digits)
+    return f"Thanks! The updated models learned that this is {'a ' if len(digits) == 1 else ''}{label}."

@@ -1,0 +1,369 @@
+"""`DigitService`: everything the web layer can ask of digitrec, with no HTTP in it.
+
+predict: image bytes -> split into digits -> preprocess -> one batch through the four
+models -> answers. feedback: store the sample first, then learn online. Plus collect,
+samples, export, model history, health, and the admin operations.
+
+When the store is unreachable the service degrades instead of failing: predictions
+go on with the models it holds, storage operations raise `ServiceUnavailable` with
+a sentence for the user, and it recovers by itself once the store answers again.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import io
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from digitrec import answer as answers
+from digitrec.cnn import CNNFunctions, configure_threads
+from digitrec.config import Settings
+from digitrec.data import Digits
+from digitrec.dataset import export_npz
+from digitrec.drawing import BlankDrawing, decode_image, render_strokes, stroke_points
+from digitrec.online import Correction, OnlineLearner, PublishRaceLost, load_canary
+from digitrec.recognizer import MODEL_NAMES, Recognizer, Snapshot
+from digitrec.store import ModelHistory, SampleStore, StoreUnavailable, open_blob_store
+from digitrec.weights import ModelWeights, load_shipped
+
+log = logging.getLogger(__name__)
+
+STORE_RETRY_SECONDS = 5.0  # while the store is down, predictions look for it again this often
+MAX_LIST_LIMIT = 200
+SAMPLE_MARGIN = 0.15  # padding around one digit of a multi-digit drawing when it is stored, x its size
+UNAVAILABLE = (
+    "The drawing store is unavailable right now, so nothing was saved. Please try again in a minute."
+)
+
+
+class ServiceUnavailable(RuntimeError):
+    """The store cannot be used now (HTTP 503); the message is a sentence for the user."""
+
+
+class NotFound(LookupError):
+    """No such sample (HTTP 404)."""
+
+
+class InvalidRequest(ValueError):
+    """The request makes no sense (HTTP 400); the message is a sentence for the user."""
+
+
+@dataclass(frozen=True)
+class Engine:
+    """What every service in a process shares: the originals, their compiled CNN, the canary."""
+
+    originals: ModelWeights
+    cnn: CNNFunctions
+    canary: Digits
+
+    @staticmethod
+    @functools.cache
+    def load(models_dir: Path, canary_size: int) -> Engine:
+        """Loaded once per (models dir, canary size) per process; later calls share it."""
+        configure_threads()
+        originals = load_shipped(models_dir)
+        return Engine(originals, CNNFunctions(originals.cnn), load_canary(canary_size))
+
+
+@dataclass(frozen=True)
+class Drawing:
+    """A decoded drawing split into digits: boxes (x0, y0, x1, y1), centre lines, model inputs."""
+
+    ink: np.ndarray
+    boxes: list[tuple[int, int, int, int]]
+    inks: list[np.ndarray]
+    strokes: list[np.ndarray]
+    inputs: np.ndarray  # float32 (K, 28, 28)
+
+    @classmethod
+    def from_bytes(cls, image: bytes) -> Drawing:
+        """Decode and split; DrawingError if unreadable, BlankDrawing if nothing is drawn."""
+        ink = decode_image(image)
+        segments = _split(ink)
+        if not segments:
+            raise BlankDrawing("Nothing is drawn.")
+        strokes = [stroke_points(segment_ink) for _box, segment_ink in segments]
+        inputs = np.stack([render_strokes(points)[0] for points in strokes])
+        return cls(ink, [box for box, _ in segments], [i for _, i in segments], strokes, inputs)
+
+    def as_one_digit(self) -> Drawing:
+        """The whole drawing as a single digit (when the user says it is one)."""
+        if len(self.boxes) == 1:
+            return self
+        points = stroke_points(self.ink)
+        rows, cols = np.nonzero(self.ink > 0)
+        box = (int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1)
+        return Drawing(self.ink, [box], [self.ink], [points], render_strokes(points))
+
+
+def _split(ink: np.ndarray) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
+    from digitrec.segment import split_digits
+
+    return [(tuple(int(v) for v in segment.box), segment.ink) for segment in split_digits(ink)]
+
+
+class DigitService:
+    """The core facade: one per process, safe to call from many threads."""
+
+    def __init__(self, settings: Settings, engine: Engine | None = None):
+        self.settings = settings
+        self.engine = engine or Engine.load(Path(settings.models_dir), settings.canary_size)
+        blobs = open_blob_store(settings.store, settings.s3_endpoint_url)
+        self.samples = SampleStore(blobs)
+        self.history = ModelHistory(blobs, keep_last=settings.keep_last, keep_every=settings.keep_every)
+        self.recognizer = Recognizer(self.engine.originals, settings.follow_seconds, cnn=self.engine.cnn)
+        self.learner = OnlineLearner(self.recognizer, self.history, settings, self.engine.canary)
+        self.store_error: str | None = None  # why the store is considered down, or None
+        self._follow(force=True)
+
+    # --- store health -------------------------------------------------------------------------
+
+    def _store_failed(self, err: Exception) -> None:
+        if self.store_error is None:
+            log.warning("store unavailable: %s", err)
+        self.store_error = str(err) or type(err).__name__
+        self.recognizer.delay_next_check(STORE_RETRY_SECONDS)
+
+    def _store_ok(self) -> None:
+        if self.store_error is not None:
+            log.warning("store available again")
+        self.store_error = None
+
+    def _follow(self, force: bool = False) -> Snapshot:
+        try:
+            snapshot = self.recognizer.follow(self.history, force=force)
+        except (StoreUnavailable, OSError) as err:
+            self._store_failed(err)
+            return self.recognizer.snapshot
+        if force or self.store_error is not None:
+            self._store_ok()
+        return snapshot
+
+    def _stored(self, operation, *args):
+        """Run a store call; a store outage becomes ServiceUnavailable with a sentence."""
+        try:
+            result = operation(*args)
+        except (StoreUnavailable, OSError) as err:
+            self._store_failed(err)
+            raise ServiceUnavailable(UNAVAILABLE) from err
+        self._store_ok()
+        return result
+
+    # --- predictions --------------------------------------------------------------------------
+
+    def predict(self, image: bytes) -> dict[str, Any]:
+        """Image bytes -> the answer JSON of CONTRACT.md (answer, message, models, digits, ...)."""
+        drawing = Drawing.from_bytes(image)
+        snapshot = self._follow()
+        probs = self.recognizer.predict(drawing.inputs, snapshot)
+        digits, verdicts = [], []
+        for i, box in enumerate(drawing.boxes):
+            one = {name: probs[name][i] for name in MODEL_NAMES}
+            verdict = answers.decide(one)
+            verdicts.append(verdict)
+            digits.append(
+                {
+                    "answer": None if verdict.digit is None else str(verdict.digit),
+                    "message": verdict.message,
+                    "box": list(box),
+                    "models": {name: answers.top_digits(p) for name, p in one.items()},
+                }
+            )
+        text, message = answers.combine(verdicts)
+        return {
+            "answer": text,
+            "message": message,
+            "models": digits[0]["models"],
+            "digits": digits,
+            "model_version": snapshot.version,
+            "input_preview": png_data_url(np.hstack(list(drawing.inputs))),
+        }
+
+    # --- corrections and samples --------------------------------------------------------------
+
+    def feedback(self, image: bytes, digit: int | str) -> dict[str, Any]:
+        """Store a consented, labelled drawing, then learn from it.
+
+        `digit`: an int 0-9 (the whole drawing is one digit), or a string of digits, one
+        per digit found in the drawing. Returns sample_id(s), model_version, accepted, message.
+        """
+        drawing = Drawing.from_bytes(image)
+        labels = _labels(digit, len(drawing.boxes))
+        if isinstance(digit, int):
+            drawing = drawing.as_one_digit()
+        pieces = [_to_png(drawing.ink)] if len(labels) == 1 else [_to_png(_pad(ink)) for ink in drawing.inks]
+        sample_ids = [
+            self._stored(self.samples.add, png, label, "feedback").sample_id
+            for png, label in zip(pieces, labels, strict=True)
+        ]
+        snapshot = self.recognizer.snapshot
+        probs = self.recognizer.predict(drawing.inputs, snapshot)
+        predicted = [answers.decide({n: probs[n][i] for n in MODEL_NAMES}).digit for i in range(len(labels))]
+        try:
+            outcome = self.learner.learn(Correction(drawing.strokes, labels, sample_ids, predicted))
+        except (StoreUnavailable, OSError) as err:
+            self._store_failed(err)
+            raise ServiceUnavailable(
+                "Your drawing is saved, but the models could not learn from it because the store "
+                "is unavailable right now. Please try again in a minute."
+            ) from err
+        except PublishRaceLost as err:
+            raise ServiceUnavailable(str(err)) from err
+        self._store_ok()
+        result = {
+            "sample_id": sample_ids[0],
+            "model_version": outcome.version,
+            "accepted": outcome.accepted,
+            "message": outcome.message,
+        }
+        if len(sample_ids) > 1:
+            result["sample_ids"] = sample_ids
+        return result
+
+    def collect(self, image: bytes, digit: int) -> dict[str, Any]:
+        """Store a labelled drawing without training: {"sample_id"}."""
+        _check_digit(digit)
+        ink = decode_image(image)
+        if not (ink >= 0.3).any():
+            raise BlankDrawing("Nothing is drawn.")
+        record = self._stored(self.samples.add, _to_png(ink), digit, "collect")
+        return {"sample_id": record.sample_id}
+
+    def list_samples(self, digit: int | None = None, limit: int = 50, cursor: str | None = None) -> dict:
+        """One page of samples, newest first: {"samples": [...], "next_cursor": str | None}."""
+        if digit is not None:
+            _check_digit(digit)
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIST_LIMIT:
+            raise InvalidRequest(f"limit must be a whole number from 1 to {MAX_LIST_LIMIT}.")
+        try:
+            page, next_cursor = self._stored(self.samples.list, digit, limit, cursor)
+        except ValueError:
+            raise InvalidRequest("The cursor is not valid; start again without it.") from None
+        return {"samples": [record.to_json() for record in page], "next_cursor": next_cursor}
+
+    def sample(self, sample_id: str) -> dict[str, Any]:
+        """One sample's metadata; NotFound if unknown."""
+        try:
+            return self._stored(self.samples.get, sample_id).to_json()
+        except KeyError:
+            raise NotFound("There is no sample with this id.") from None
+
+    def sample_png(self, sample_id: str) -> bytes:
+        """One sample's drawing as PNG bytes; NotFound if unknown."""
+        try:
+            return self._stored(self.samples.png, sample_id)
+        except KeyError:
+            raise NotFound("There is no sample with this id.") from None
+
+    def delete_sample(self, sample_id: str) -> None:
+        """Remove a sample (admin); NotFound if unknown."""
+        try:
+            self._stored(self.samples.delete, sample_id)
+        except KeyError:
+            raise NotFound("There is no sample with this id.") from None
+
+    def relabel_sample(self, sample_id: str, digit: int) -> dict[str, Any]:
+        """Change a sample's digit (admin); the updated record. NotFound if unknown."""
+        _check_digit(digit)
+        try:
+            return self._stored(self.samples.relabel, sample_id, digit).to_json()
+        except KeyError:
+            raise NotFound("There is no sample with this id.") from None
+
+    def export(self) -> bytes:
+        """Every sample as an npz: images uint8 (N, 28, 28), labels uint8 (N,)."""
+        return self._stored(lambda: export_npz(list(self.samples.all())))
+
+    # --- model versions -----------------------------------------------------------------------
+
+    def models(self) -> dict[str, Any]:
+        """The current version, every version's record and the refused updates."""
+        snapshot = self._follow(force=True)
+        history = self._stored(self.history.history)
+        events = self._stored(self.history.events)
+        return {
+            "version": snapshot.version,
+            "originals": self.learner.baseline,
+            "history": [record.to_json() for record in history],
+            "refused": [event for event in events if event.get("event") == "update_refused"],
+        }
+
+    def reset_models(self) -> int:
+        """Updated models back to the originals, published as a new version (admin); its number."""
+        return self._publish_weights(None, {"event": "reset"})
+
+    def roll_back(self, version: int) -> int:
+        """Updated models back to those of `version`, published as a new version (admin); its number."""
+        if version == 0:
+            return self._publish_weights(None, {"event": "rollback", "to": 0})
+        try:
+            weights = self._stored(self.history.weights, version)
+        except KeyError:
+            raise NotFound(f"Version {version} does not exist or its weights were pruned.") from None
+        return self._publish_weights(weights, {"event": "rollback", "to": version})
+
+    def _publish_weights(self, weights: bytes | None, info: dict[str, Any]) -> int:
+        with self.learner.lock:
+            for _attempt in range(self.settings.publish_retries):
+                base = self._stored(self.recognizer.follow, self.history, True)
+                record = self._stored(self.history.publish, base.version, weights, info)
+                if record is not None:
+                    self._follow(force=True)
+                    return record.version
+        raise ServiceUnavailable("The models are being updated by others right now. Please try again.")
+
+    def health(self) -> dict[str, Any]:
+        """{"status": "ok" | "degraded", "model_version": n} (+ "message" when degraded)."""
+        snapshot = self._follow()
+        if self.store_error is None:
+            return {"status": "ok", "model_version": snapshot.version}
+        return {
+            "status": "degraded",
+            "model_version": snapshot.version,
+            "message": "The store is unreachable: predictions use the models in memory, "
+            "and corrections and samples cannot be saved until it is back.",
+        }
+
+
+def _check_digit(digit: Any) -> int:
+    if isinstance(digit, bool) or not isinstance(digit, int) or not 0 <= digit <= 9:
+        raise InvalidRequest("digit must be a whole number from 0 to 9.")
+    return digit
+
+
+def _labels(digit: Any, found: int) -> list[int]:
+    """The feedback `digit` field -> one label per digit of the drawing."""
+    if isinstance(digit, str) and digit.isascii() and digit.isdigit() and len(digit) <= 32:
+        if len(digit) != found:
+            raise InvalidRequest(
+                f"The drawing has {found} digit{'s' if found != 1 else ''}, but {len(digit)} were given."
+            )
+        return [int(c) for c in digit]
+    if isinstance(digit, str):
+        raise InvalidRequest("digit must be a whole number from 0 to 9, or a string of digits.")
+    return [_check_digit(digit)]
+
+
+def _pad(ink: np.ndarray) -> np.ndarray:
+    margin = max(2, round(SAMPLE_MARGIN * max(ink.shape)))
+    return np.pad(ink, margin)
+
+
+def _to_png(ink: np.ndarray) -> bytes:
+    """Ink (H, W) 0..1 -> a grayscale PNG, black ink on white (what is stored: no metadata kept)."""
+    gray = np.clip(np.rint(255 - ink * 255), 0, 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(gray).save(buffer, format="PNG", optimize=False)
+    return buffer.getvalue()
+
+
+def png_data_url(image: np.ndarray) -> str:
+    """A model input (H, W), ink = 1.0 -> PNG data URL, black ink on white."""
+    return "data:image/png;base64," + base64.b64encode(_to_png(image)).decode("ascii")

@@ -1,0 +1,25 @@
+"""gunicorn settings shared by the Procfile (Heroku) and `make run` (local).
+
+Each worker loads TensorFlow and the models itself (no preload: TensorFlow's
+thread pools do not survive a fork), then serves with a few threads: predictions
+never wait on learning, and a correction being learned does not block the worker.
+"""
+
+import os
+
+_port = os.environ.get("PORT", "5000")
+# Heroku's router reaches the dyno from outside; locally serve loopback only.
+bind = f"0.0.0.0:{_port}" if os.environ.get("DYNO") else f"127.0.0.1:{_port}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "gthread"
+threads = 4
+preload_app = False
+timeout = 60  # a worker busy this long (e.g. stuck on the store) is restarted
+graceful_timeout = 20
+keepalive = 5
+max_requests = 0  # memory stays flat (the soak test checks); no periodic restarts needed
+accesslog = "-"
+errorlog = "-"
+loglevel = "info"
+# Don't log query strings (sample cursors, nothing secret, but keep logs lean) or bodies.
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'

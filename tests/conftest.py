@@ -1,0 +1,56 @@
+"""Shared fixtures: settings on a temp local store, a fresh app and client per test, test drawings.
+
+The shipped models, their compiled CNN and the canary are loaded once per session
+(`Engine.load` caches them); each app still gets its own store, recognizer and learner.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from digitrec.canvas import render_digit
+from digitrec.config import ROOT, Settings
+from digitrec.data import Digits, load_split
+from digitrec.web import create_app
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    """Defaults, but a fresh local store under tmp_path and the shipped models."""
+    return Settings(store=str(tmp_path / "store"), models_dir=ROOT / "models", follow_interval=0.0)
+
+
+@pytest.fixture
+def app(settings):
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def test_digits() -> Digits:
+    """The bootstrap test split (raw MNIST 28x28, ink = 1.0)."""
+    return load_split("test")
+
+
+@pytest.fixture(scope="session")
+def draw(test_digits) -> Callable[..., bytes]:
+    """draw(digit, nth=0, **style) -> PNG bytes of the nth test-split `digit` drawn on a canvas."""
+
+    def draw_digit(digit: int, nth: int = 0, **style) -> bytes:
+        index = np.flatnonzero(test_digits.labels == digit)[nth]
+        return render_digit(test_digits.images[index], **style)
+
+    return draw_digit
+
+
+def data_url(png: bytes) -> str:
+    """PNG bytes -> the data URL a browser canvas sends."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
