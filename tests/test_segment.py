@@ -1,0 +1,124 @@
+"""Splitting a drawing into digits: split_digits on hand-made strokes and rendered test-split strings."""
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from digitrec.canvas import render_ink, render_string_ink
+from digitrec.data import load_split
+from digitrec.segment import MAX_PIECES, split_digits
+
+Stroke = list[tuple[float, float]]
+
+
+def drawn(*strokes: Stroke, size: tuple[int, int] = (280, 280), pen: int = 14) -> np.ndarray:
+    """Strokes (lists of (x, y) points) drawn with a round pen -> ink float32 (H, W)."""
+    image = Image.new("L", size, 0)
+    draw = ImageDraw.Draw(image)
+    for stroke in strokes:
+        draw.line(stroke, fill=255, width=pen, joint="curve")
+        for x, y in (stroke[0], stroke[-1]):
+            draw.ellipse((x - pen / 2, y - pen / 2, x + pen / 2, y + pen / 2), fill=255)
+    return np.asarray(image, dtype=np.float32) / 255.0
+
+
+@pytest.fixture(scope="module")
+def test_split():
+    return load_split("test")
+
+
+def test_blank_drawing_has_no_digits():
+    assert split_digits(np.zeros((280, 280), np.float32)) == []
+
+
+def test_one_digit_is_one_segment_covering_its_ink(test_split):
+    ink = render_ink(test_split.images[0])
+    (segment,) = split_digits(ink)
+    x0, y0, x1, y1 = segment.box
+    ys, xs = np.nonzero(ink >= 0.3)
+    assert (x0, y0, x1, y1) == (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+    assert segment.ink.shape == (y1 - y0, x1 - x0)
+
+
+def test_digits_side_by_side_come_left_to_right_in_their_cells(test_split):
+    images = test_split.images[:3]
+    ink = render_string_ink(images, spacing=210)
+    segments = split_digits(ink)
+    assert len(segments) == 3
+    centres = [(s.box[0] + s.box[2]) / 2 for s in segments]
+    cells = [int((c - 0.125 * 280) // 210) for c in centres]
+    assert cells == [0, 1, 2]
+
+
+def test_a_five_with_a_detached_top_bar_is_one_digit():
+    body = [(95, 110), (90, 150), (150, 140), (175, 185), (150, 225), (90, 220)]
+    bar = [(105, 60), (200, 55)]
+    segments = split_digits(drawn(body, bar))
+    assert len(segments) == 1
+    assert segments[0].box[1] < 60 and segments[0].box[2] > 200
+
+
+def test_a_seven_with_a_crossbar_is_one_digit():
+    seven = [(80, 60), (200, 60), (120, 230)]
+    assert len(split_digits(drawn(seven, [(110, 150), (190, 140)]))) == 1
+
+
+def test_a_seven_whose_crossbar_misses_the_stem_is_one_digit():
+    seven = [(80, 60), (200, 60), (120, 230)]
+    assert len(split_digits(drawn(seven, [(95, 150), (130, 148)]))) == 1
+
+
+def test_a_four_whose_stem_stops_short_of_the_bar_is_one_digit():
+    hook = [(120, 50), (70, 160), (205, 160)]
+    upper_stem, lower_stem = [(165, 70), (165, 140)], [(165, 180), (163, 240)]
+    assert len(split_digits(drawn(hook, upper_stem, lower_stem))) == 1
+
+
+def test_a_speck_joins_the_nearest_digit():
+    one = [(140, 50), (140, 230)]
+    segments = split_digits(drawn(one, [(250, 235), (252, 236)], pen=6))
+    assert len(segments) == 1
+    assert segments[0].box[2] > 250
+
+
+def test_two_ones_side_by_side_stay_two_digits():
+    assert len(split_digits(drawn([(100, 50), (100, 230)], [(180, 50), (180, 230)]))) == 2
+
+
+def test_a_segment_holds_only_its_own_strokes():
+    # A's bar reaches into B's box without touching B's strokes.
+    a = [(20, 250), (20, 60), (95, 60)]
+    b_ellipse = drawn(size=(280, 280))
+    image = Image.fromarray((b_ellipse * 255).astype(np.uint8))
+    ImageDraw.Draw(image).ellipse((85, 40, 185, 250), outline=255, width=14)
+    ink = np.maximum(drawn(a), np.asarray(image, np.float32) / 255.0)
+    left, right = split_digits(ink)
+    assert right.box[0] < 95  # the boxes overlap...
+    x0, y0 = right.box[:2]
+    assert right.ink[60 - y0, : 95 - x0].max() < 0.3  # ...but A's bar is not in B's crop
+
+
+def test_many_specks_still_give_the_digit_and_no_more():
+    rng = np.random.default_rng(0)
+    ink = drawn([(140, 50), (140, 230)])
+    ys, xs = rng.integers(0, 280, 300), rng.integers(0, 280, 300)
+    ink[ys, xs] = 1.0
+    assert len(split_digits(ink)) == 1
+
+
+def test_too_many_pieces_are_one_segment():
+    ink = np.zeros((100, 4 * (MAX_PIECES + 1)), np.float32)
+    ink[10:90, ::4] = 1.0  # a comb of thin bars: not a row of digits
+    (segment,) = split_digits(ink)
+    assert segment.box == (0, 10, ink.shape[1] - 3, 90)
+
+
+@pytest.mark.parametrize("spacing", [210, 160])
+def test_rendered_strings_of_test_digits_split_into_the_right_count(test_split, spacing):
+    rng = np.random.default_rng(7)
+    strings = [rng.choice(len(test_split), rng.integers(2, 7), replace=False) for _ in range(40)]
+    right = sum(
+        len(split_digits(render_string_ink(test_split.images[idx], spacing=spacing))) == len(idx)
+        for idx in strings
+    )
+    assert right >= 38
