@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from digitrec.ratelimit import Rate
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -42,6 +44,9 @@ class Settings:
     keep_every: int = 50  # ...and for every keep_every-th version
     publish_retries: int = 8  # attempts to publish an update when other writers win the race
     max_content_length: int = 2 * 1024 * 1024  # request body limit, bytes
+    rate_uploads: Rate | None = Rate(30, 60, 15)  # feedback + samples per client and worker; None: off
+    rate_predictions: Rate | None = Rate(600, 60, 60)  # predictions per client and worker; None: off
+    trusted_proxies: int = 0  # proxies in front that append to X-Forwarded-For (Heroku: 1)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -99,6 +104,13 @@ def _origins(raw: str) -> tuple[str, ...]:
     return tuple(origin.strip() for origin in raw.split(",") if origin.strip())
 
 
+def _non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("must be an integer >= 0")
+    return value
+
+
 def _text(raw: str) -> str:
     return raw
 
@@ -121,4 +133,7 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "DIGITREC_KEEP_EVERY": ("keep_every", _positive_int),
     "DIGITREC_PUBLISH_RETRIES": ("publish_retries", _positive_int),
     "DIGITREC_MAX_CONTENT_LENGTH": ("max_content_length", _positive_int),
+    "DIGITREC_RATE_UPLOAD": ("rate_uploads", Rate.parse),
+    "DIGITREC_RATE_PREDICT": ("rate_predictions", Rate.parse),
+    "DIGITREC_TRUSTED_PROXIES": ("trusted_proxies", _non_negative_int),
 }

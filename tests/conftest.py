@@ -21,7 +21,14 @@ from digitrec.web import create_app
 @pytest.fixture
 def settings(tmp_path) -> Settings:
     """Defaults, but a fresh local store under tmp_path and the shipped models."""
-    return Settings(store=str(tmp_path / "store"), models_dir=ROOT / "models", follow_interval=0.0)
+    # Rate limits off: tests post many drawings from one address (test_security.py tests the limits).
+    return Settings(
+        store=str(tmp_path / "store"),
+        models_dir=ROOT / "models",
+        follow_interval=0.0,
+        rate_uploads=None,
+        rate_predictions=None,
+    )
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from flask import Flask
 
 from digitrec.config import ROOT, Settings
 from digitrec.service import DigitService
-from digitrec.web import errors
+from digitrec.web import admin, errors, security
 from digitrec.web.api import api
 from digitrec.web.pages import pages
 
@@ -33,6 +33,8 @@ def create_app(settings: Settings | Mapping[str, str] | None = None) -> Flask:
     app.extensions["digitrec_settings"] = settings
     app.extensions["digitrec"] = DigitService(settings)  # loads and warms up the models now
     errors.init_app(app)
+    security.init_app(app, settings)
+    admin.init_app(app, settings)
     app.register_blueprint(pages)
     app.register_blueprint(api)
     return app
