@@ -30,7 +30,7 @@ HOST = "127.0.0.1"
 # Rate limits far above what the benchmark sends (the defaults protect a public site).
 SERVER_ENV = {
     "DIGITREC_RATE_PREDICT": "1000000/1",
-    "DIGITREC_RATE_UPLOAD": "1000000/1",
+    "DIGITREC_RATE_UPLOADS": "1000000/1",
 }
 
 
