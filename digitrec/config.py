@@ -133,7 +133,7 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "DIGITREC_KEEP_EVERY": ("keep_every", _positive_int),
     "DIGITREC_PUBLISH_RETRIES": ("publish_retries", _positive_int),
     "DIGITREC_MAX_CONTENT_LENGTH": ("max_content_length", _positive_int),
-    "DIGITREC_RATE_UPLOAD": ("rate_uploads", Rate.parse),
+    "DIGITREC_RATE_UPLOADS": ("rate_uploads", Rate.parse),
     "DIGITREC_RATE_PREDICT": ("rate_predictions", Rate.parse),
     "DIGITREC_TRUSTED_PROXIES": ("trusted_proxies", _non_negative_int),
 }
