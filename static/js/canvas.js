@@ -10,11 +10,13 @@ export class DrawingPad {
   #pointerId = null;
   #last = null;
   #onInk;
+  #onChange;
 
-  /** onInk() is called whenever a new stroke starts. */
-  constructor(canvas, { onInk = () => {} } = {}) {
+  /** onInk() is called whenever a new stroke starts; onChange({ done }) as a stroke grows and when it ends. */
+  constructor(canvas, { onInk = () => {}, onChange = () => {} } = {}) {
     this.#canvas = canvas;
     this.#onInk = onInk;
+    this.#onChange = onChange;
     this.hasInk = false;
     const ratio = window.devicePixelRatio || 1;
     canvas.width = Math.round(SIZE * ratio);
@@ -63,6 +65,7 @@ export class DrawingPad {
     this.#context.fill();
     this.hasInk = true;
     this.#onInk();
+    this.#onChange({ done: false });
   }
 
   #move(event) {
@@ -76,6 +79,7 @@ export class DrawingPad {
       context.lineTo(this.#last.x, this.#last.y);
     }
     context.stroke();
+    this.#onChange({ done: false });
   }
 
   #end(event) {
@@ -85,6 +89,7 @@ export class DrawingPad {
     }
     this.#pointerId = null;
     this.#last = null;
+    this.#onChange({ done: true });
   }
 
   /** Pointer position in logical pad px; the canvas may be shown smaller than SIZE on a phone. */
@@ -97,11 +102,11 @@ export class DrawingPad {
   }
 }
 
-/** Outline each found digit on the pad's SVG overlay; boxes are [x0, y0, x1, y1] in pad px. */
+/** Outline each found digit on the pad's SVG overlay: digits = [{box: [x0, y0, x1, y1] in pad px, label, selected}]. */
 export function drawBoxes(svg, digits) {
-  const shapes = digits.flatMap(({ box, label }) => {
+  const shapes = digits.flatMap(({ box, label, selected = false }) => {
     const [x0, y0, x1, y1] = box;
-    const rect = svgNode("rect", { x: x0, y: y0, width: x1 - x0, height: y1 - y0, rx: 4, class: "box" });
+    const rect = svgNode("rect", { x: x0, y: y0, width: x1 - x0, height: y1 - y0, rx: 4, class: selected ? "box box--selected" : "box" });
     const text = svgNode("text", { x: x0 + 4, y: Math.max(y0 - 6, 14), class: "box__label" });
     text.textContent = label;
     return [rect, text];

@@ -7,7 +7,7 @@ export function h(tag, attributes = {}, ...children) {
     if (value === false || value == null) continue;
     node.setAttribute(name, value === true ? "" : String(value));
   }
-  node.append(...children.flat().filter((child) => child != null && child !== false));
+  node.append(...children.flat(Infinity).filter((child) => child != null && child !== false));
   return node;
 }
 
