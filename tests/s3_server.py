@@ -3,6 +3,11 @@
 ``stop()`` and ``start()`` keep the port, so a test can take S3 away and bring it
 back. moto keeps its buckets in memory: a restarted server starts empty.
 
+moto 5.2.5 honours ``If-None-Match: *`` but checks and stores in two steps on a
+threaded server, so two racing conditional PUTs can both succeed; real S3 makes
+the check atomic. The child therefore runs moto with PUT Object serialised
+(``_serve`` below), which gives the tests S3's guarantee and nothing more.
+
     with running_s3() as server:          # fake credentials + a server
         bucket = server.create_bucket()   # a fresh, uniquely named bucket
 """
@@ -13,6 +18,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -56,7 +62,7 @@ class S3Server:
         if self._process is not None:
             return
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            [sys.executable, __file__, str(self.port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -123,3 +129,23 @@ def running_s3() -> Iterator[S3Server]:
     """A started server with boto3 pointed at fake credentials; stopped on exit."""
     with dummy_aws_credentials(), S3Server() as server:
         yield server
+
+
+def _serve(port: int) -> None:
+    """Run moto's server on 127.0.0.1:``port`` with PUT Object atomic, as on S3."""
+    from moto import server
+    from moto.s3.responses import S3Response
+
+    lock = threading.Lock()
+    put_object = S3Response.put_object
+
+    def atomic_put_object(self: S3Response) -> Any:
+        with lock:
+            return put_object(self)
+
+    S3Response.put_object = atomic_put_object
+    server.main(["-H", "127.0.0.1", "-p", str(port)])
+
+
+if __name__ == "__main__":
+    _serve(int(sys.argv[1]))
