@@ -7,6 +7,11 @@ never wait on learning, and a correction being learned does not block the worker
 
 import os
 
+# Workers inherit these before they import numpy: single-threaded BLAS, because multi-threaded
+# BLAS on tiny matrices spin-waits for cores that other workers and requests are using.
+for _pool in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_pool, "1")
+
 _port = os.environ.get("PORT", "5000")
 # Heroku's router reaches the dyno from outside; locally serve loopback only.
 bind = f"0.0.0.0:{_port}" if os.environ.get("DYNO") else f"127.0.0.1:{_port}"
