@@ -35,7 +35,10 @@ def launch(playwright: Playwright) -> Browser:
 
 def _ellipse(cx: float, cy: float, rx: float, ry: float, steps: int = 28) -> list[Point]:
     return [
-        (cx + rx * math.cos(2 * math.pi * i / steps - math.pi / 2), cy + ry * math.sin(2 * math.pi * i / steps - math.pi / 2))
+        (
+            cx + rx * math.cos(2 * math.pi * i / steps - math.pi / 2),
+            cy + ry * math.sin(2 * math.pi * i / steps - math.pi / 2),
+        )
         for i in range(steps + 1)
     ]
 
@@ -44,17 +47,47 @@ def _ellipse(cx: float, cy: float, rx: float, ry: float, steps: int = 28) -> lis
 DIGIT_STROKES: dict[str, list[list[Point]]] = {
     "0": [_ellipse(0.5, 0.5, 0.28, 0.42)],
     "1": [[(0.42, 0.18), (0.55, 0.08), (0.55, 0.92)]],
-    "2": [[(0.22, 0.3), (0.3, 0.15), (0.5, 0.08), (0.7, 0.15), (0.75, 0.32), (0.65, 0.5), (0.22, 0.9), (0.8, 0.9)]],
+    "2": [
+        [
+            (0.22, 0.3),
+            (0.3, 0.15),
+            (0.5, 0.08),
+            (0.7, 0.15),
+            (0.75, 0.32),
+            (0.65, 0.5),
+            (0.22, 0.9),
+            (0.8, 0.9),
+        ]
+    ],
     "3": [
-        [(0.25, 0.2), (0.45, 0.08), (0.68, 0.14), (0.72, 0.3), (0.5, 0.46), (0.74, 0.6), (0.76, 0.8),
-         (0.55, 0.93), (0.25, 0.85)]
+        [
+            (0.25, 0.2),
+            (0.45, 0.08),
+            (0.68, 0.14),
+            (0.72, 0.3),
+            (0.5, 0.46),
+            (0.74, 0.6),
+            (0.76, 0.8),
+            (0.55, 0.93),
+            (0.25, 0.85),
+        ]
     ],
     "4": [[(0.58, 0.08), (0.2, 0.62), (0.82, 0.62)], [(0.6, 0.3), (0.6, 0.94)]],
     "7": [[(0.2, 0.1), (0.8, 0.1), (0.42, 0.92)]],
 }
 # A tangle of loops and zigzags that is no digit.
 SCRIBBLE: list[list[Point]] = [
-    [(0.1, 0.5), (0.3, 0.1), (0.5, 0.9), (0.7, 0.1), (0.9, 0.9), (0.1, 0.75), (0.9, 0.25), (0.2, 0.2), (0.8, 0.8)],
+    [
+        (0.1, 0.5),
+        (0.3, 0.1),
+        (0.5, 0.9),
+        (0.7, 0.1),
+        (0.9, 0.9),
+        (0.1, 0.75),
+        (0.9, 0.25),
+        (0.2, 0.2),
+        (0.8, 0.8),
+    ],
 ]
 
 
@@ -111,5 +144,7 @@ def draw_digits(page: Page, text: str, *, touch: bool = False) -> None:
     else:
         width = (PAD - 20) / len(text)
         boxes = [(10 + i * width + width * 0.08, 60.0, width * 0.84, 160.0) for i in range(len(text))]
-    strokes = [stroke for digit, box in zip(text, boxes, strict=True) for stroke in place(DIGIT_STROKES[digit], box)]
+    strokes = [
+        stroke for digit, box in zip(text, boxes, strict=True) for stroke in place(DIGIT_STROKES[digit], box)
+    ]
     (draw_with_touch if touch else draw_with_mouse)(page, strokes)

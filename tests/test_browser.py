@@ -1,0 +1,283 @@
+"""The pages in a real browser (Debian Chromium via Playwright) against the real gunicorn server.
+
+One server for the module and one browser for the session; each test opens its own browser
+context (fresh page state), so the tests do not depend on each other except through the
+model version, which they read before they act.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page, Request, expect, sync_playwright
+
+from tests.browser_helpers import SCRIBBLE, draw_digits, draw_with_mouse, launch, place
+from tests.live_server import LiveServer
+
+PAGES = ["/", "/collect", "/models", "/how-it-works", "/about"]
+WAIT_MS = 30_000  # a loaded 2-core machine may take a while to answer; expect() polls, it does not sleep
+
+expect.set_options(timeout=WAIT_MS)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LiveServer]:
+    with LiveServer(workers=1) as live:
+        yield live
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = launch(playwright)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser, server: LiveServer) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=server.url)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def open_draw_page(page: Page, live: bool = True) -> None:
+    page.goto("/")
+    expect(page.get_by_test_id("model-version")).to_have_text(re.compile(r"Model version \d+"))
+    if not live:
+        page.get_by_test_id("live").uncheck()
+
+
+def model_version(page: Page) -> int:
+    return int(page.get_by_test_id("model-version").inner_text().rsplit(" ", 1)[1])
+
+
+def predict(page: Page) -> dict:
+    """Press Predict and return the API's answer once the page shows it."""
+    with page.expect_response("**/api/predict") as response:
+        page.get_by_test_id("predict").click()
+    expect(page.get_by_test_id("predict")).to_be_enabled()
+    return response.value.json()
+
+
+def recorded_requests(page: Page, path: str) -> list[Request]:
+    """A list that fills with every request the page sends to `path`."""
+    sent: list[Request] = []
+    page.on("request", lambda request: sent.append(request) if request.url.endswith(path) else None)
+    return sent
+
+
+def draw_predict_answer(page: Page, digit: str) -> dict:
+    open_draw_page(page, live=False)
+    draw_digits(page, digit)
+    result = predict(page)
+    expect(page.get_by_test_id("answer")).to_have_text(digit)
+    return result
+
+
+def test_mouse_drawing_and_predict_shows_the_answer_the_table_and_the_preview(page: Page) -> None:
+    open_draw_page(page, live=False)
+    draw_digits(page, "3")
+    expect(page.get_by_test_id("answer")).to_be_hidden()  # nothing is sent until Predict with Live off
+
+    result = predict(page)
+
+    assert result["answer"] == "3"
+    expect(page.get_by_test_id("answer")).to_have_text("3")
+    expect(page.get_by_test_id("input-preview")).to_have_attribute(
+        "src", re.compile(r"^data:image/png;base64,")
+    )
+    expect(page.get_by_test_id("models-table")).to_be_hidden()
+    page.get_by_test_id("show-info").click()
+    table = page.get_by_test_id("models-table")
+    expect(table).to_be_visible()
+    expect(table.locator("tbody tr")).to_have_count(4)
+    expect(table.locator("tbody tr[data-model=cnn_updated] td").first).to_contain_text("3")
+
+
+def test_live_prediction_appears_without_pressing_predict(page: Page) -> None:
+    open_draw_page(page)
+    with page.expect_response("**/api/predict"):
+        draw_digits(page, "7")
+    expect(page.get_by_test_id("answer")).to_have_text("7")
+    chart = page.get_by_test_id("probability-chart")
+    expect(chart.locator("figure")).to_have_count(4)
+    expect(chart.locator(".bars__model--voter .hist__bar--best")).to_have_count(2)
+
+
+def test_touch_drawing_on_a_phone_predicts_without_scrolling(browser: Browser, server: LiveServer) -> None:
+    context = browser.new_context(
+        viewport={"width": 360, "height": 740},
+        has_touch=True,
+        is_mobile=True,
+        device_scale_factor=2,
+        base_url=server.url,
+    )
+    try:
+        page = context.new_page()
+        open_draw_page(page)
+        page.evaluate(
+            """() => {
+              window.pointerTypes = [];
+              document.querySelector('[data-testid=canvas]')
+                .addEventListener('pointerdown', (event) => window.pointerTypes.push(event.pointerType));
+            }"""
+        )
+        scrolled_before = page.evaluate("window.scrollY")
+
+        draw_digits(page, "1", touch=True)
+
+        expect(page.get_by_test_id("answer")).to_have_text("1")
+        assert page.evaluate("window.pointerTypes") == ["touch"]
+        assert page.evaluate("window.scrollY") == scrolled_before  # the downward stroke did not scroll
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360  # nothing wider than the phone
+    finally:
+        context.close()
+
+
+def test_clear_empties_the_pad_and_the_answer(page: Page) -> None:
+    draw_predict_answer(page, "0")
+    expect(page.locator("[data-boxes] rect")).to_have_count(1)
+
+    page.get_by_test_id("clear").click()
+
+    expect(page.get_by_test_id("answer")).to_be_hidden()
+    expect(page.locator("[data-boxes] rect")).to_have_count(0)
+    ink = page.evaluate(
+        """() => {
+          const canvas = document.querySelector('[data-testid=canvas]');
+          const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+          return pixels.some((value, index) => index % 4 !== 3 && value !== 255);
+        }"""
+    )
+    assert ink is False
+
+
+def test_predict_on_a_blank_pad_says_nothing_is_drawn(page: Page) -> None:
+    open_draw_page(page)
+    with page.expect_response("**/api/predict") as response:
+        page.get_by_test_id("predict").click()
+    assert response.value.status == 422
+    expect(page.get_by_test_id("answer")).to_have_text("Can't predict, when nothing is drawn.")
+    expect(page.get_by_test_id("feedback-yes")).to_be_hidden()
+
+
+def test_yes_with_consent_teaches_the_predicted_digit(page: Page) -> None:
+    draw_predict_answer(page, "2")
+    before = model_version(page)
+    sent = recorded_requests(page, "/api/feedback")
+
+    page.get_by_test_id("consent").check()
+    with page.expect_response("**/api/feedback") as response:
+        page.get_by_test_id("feedback-yes").click()
+
+    assert json.loads(sent[0].post_data or "{}")["digit"] == 2
+    reply = response.value.json()
+    assert reply["accepted"] is True
+    expect(page.get_by_test_id("feedback-message")).to_contain_text("learned that this is a 2")
+    expect(page.get_by_test_id("model-version")).to_have_text(f"Model version {before + 1}")
+    expect(page.get_by_test_id("feedback-yes")).to_be_disabled()  # one lesson per answer
+
+
+def test_no_with_a_correction_adds_a_version_that_the_next_prediction_reports(page: Page) -> None:
+    draw_predict_answer(page, "4")
+    before = model_version(page)
+    expect(page.get_by_test_id("correct-digit")).to_be_hidden()
+
+    page.get_by_test_id("consent").check()
+    page.get_by_test_id("feedback-no").click()
+    page.get_by_test_id("correct-digit").select_option("9")
+    with page.expect_response("**/api/feedback") as response:
+        page.get_by_test_id("submit-correction").click()
+
+    assert response.value.json()["model_version"] == before + 1
+    expect(page.get_by_test_id("feedback-message")).to_contain_text("learned that this is a 9")
+    expect(page.get_by_test_id("model-version")).to_have_text(f"Model version {before + 1}")
+
+    page.get_by_test_id("clear").click()
+    draw_digits(page, "4")
+    assert predict(page)["model_version"] == before + 1
+    expect(page.get_by_test_id("model-version")).to_have_text(f"Model version {before + 1}")
+
+
+def test_not_a_digit_thanks_and_sends_nothing(page: Page) -> None:
+    open_draw_page(page, live=False)
+    draw_with_mouse(page, place(SCRIBBLE))
+    predict(page)
+    before = model_version(page)
+    sent = recorded_requests(page, "/api/feedback")
+
+    page.get_by_test_id("consent").check()
+    page.get_by_test_id("feedback-not-digit").click()
+
+    expect(page.get_by_test_id("feedback-message")).to_contain_text("not digits are not stored")
+    assert sent == []
+    assert server_version(page) == before
+
+
+def test_without_consent_nothing_is_sent_and_the_page_says_what_would_have_happened(page: Page) -> None:
+    draw_predict_answer(page, "7")
+    before = model_version(page)
+    sent = recorded_requests(page, "/api/feedback")
+
+    page.get_by_test_id("feedback-no").click()
+    page.get_by_test_id("correct-digit").select_option("1")
+    page.get_by_test_id("submit-correction").click()
+
+    expect(page.get_by_test_id("feedback-message")).to_contain_text("Nothing was sent")
+    expect(page.get_by_test_id("feedback-message")).to_contain_text("stored as a 1")
+    assert sent == []
+    assert server_version(page) == before
+
+
+def test_a_drawn_42_answers_42_with_two_boxes(page: Page) -> None:
+    open_draw_page(page)
+    draw_digits(page, "42")
+
+    expect(page.get_by_test_id("answer")).to_have_text("42")
+    expect(page.locator("[data-boxes] rect")).to_have_count(2)
+    expect(page.locator("[data-boxes] text")).to_have_text(["4", "2"])
+
+
+def test_collect_page_saves_a_labelled_drawing_and_counts_it(page: Page, server: LiveServer) -> None:
+    page.goto("/collect")
+    count = page.locator("[data-testid=collect-counts] li[data-digit='7'] .counts__n")
+    expect(count).to_have_text(re.compile(r"^\d+ samples?$"))
+    before = int(count.inner_text().split()[0])
+
+    page.get_by_test_id("collect-digit").select_option("7")
+    draw_digits(page, "7")
+    with page.expect_response("**/api/samples") as response:
+        page.get_by_test_id("collect-save").click()
+
+    assert response.value.status == 201
+    expect(page.get_by_test_id("feedback-message")).to_have_text("Saved a 7. Draw the next one.")
+    expect(count).to_have_text(f"{before + 1} samples" if before else "1 sample")
+    sample_id = response.value.json()["sample_id"]
+    metadata = server.get_json(f"/api/samples/{sample_id}")
+    assert (metadata["digit"], metadata["source"]) == (7, "collect")
+    stored = server.get_json("/api/samples?digit=7")["samples"]
+    assert sample_id in [sample["sample_id"] for sample in stored]
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_renders_without_console_errors(page: Page, path: str) -> None:
+    problems: list[str] = []
+    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+
+    response = page.goto(path)
+
+    assert response is not None and response.status == 200
+    expect(page.locator("h1")).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    assert problems == []
+
+
+def server_version(page: Page) -> int:
+    """The model version the server reports right now."""
+    return page.request.get("/healthz").json()["model_version"]
