@@ -67,11 +67,12 @@ class CNNFunctions:
         self.model.set_weights(original)
         self._non_trainable = [v.value for v in self.model.non_trainable_variables]  # dropout seeds
         specs = [tf.TensorSpec(v.shape, tf.float32) for v in self.model.trainable_variables]
-        self._infer = tf.function(self._infer_both, input_signature=[IMAGES, specs])
+        # Traced now into concrete functions: a call skips tf.function's argument matching (~0.3 ms).
+        self._infer = tf.function(self._infer_both, input_signature=[IMAGES, specs]).get_concrete_function()
         self._step = tf.function(
             self._rmsprop_step, input_signature=[specs, IMAGES, LABELS, tf.TensorSpec([], tf.float32)]
-        )
-        self._probs = tf.function(self._probs_of, input_signature=[specs, IMAGES])
+        ).get_concrete_function()
+        self._probs = tf.function(self._probs_of, input_signature=[specs, IMAGES]).get_concrete_function()
 
     def _logits(self, weights, x):
         logits, _ = self.model.stateless_call(list(weights), self._non_trainable, x, training=False)
