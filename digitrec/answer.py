@@ -1,8 +1,14 @@
 """Turning the four models' probabilities into an answer a person reads.
 
-The original project's rule: only the two updated models vote. If their top
-digits agree, that is the answer; else if both are less than 50% sure, the
-drawing is not recognised; else the more confident one wins.
+The original project's rule (`original_rule`): only the two updated models vote.
+If their top digits agree, that is the answer; else if both are less than 50%
+sure, the drawing is not recognised; else the more confident one wins.
+
+That rule almost never says "not a digit": a scribble or a letter still gets a
+digit. `decide` keeps the original's choice of digit and refuses it in two more
+cases: the model input does not have the shape of a digit (far more ink, holes
+or crossings than any training digit has), or the two updated models together
+are not sure of it (their geometric-mean probability is below CONFIDENT).
 """
 
 from __future__ import annotations
@@ -11,10 +17,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
+from skimage.morphology import skeletonize
 
 TOP = 3
 CONFIDENT = 0.5
 NOT_RECOGNISED = "Can't recognize this as a digit."
+# Shape limits of a digit's 28x28 model input (ink = 1.0), a margin above the largest
+# value among 3,000 training-split digits (ink 164.5, 3 holes, 17 crossing pixels).
+MAX_INK = 175.0  # total ink: the strokes' length x the fixed pen (scribbles, hatching)
+MAX_HOLES = 3  # enclosed paper regions (an 8 has 2; a smiley, a grid or a star more)
+MAX_CROSSINGS = 22  # skeleton pixels where three or more strokes meet
+_EIGHT = np.ones((3, 3), dtype=bool)
 
 
 @dataclass(frozen=True)
@@ -31,8 +45,8 @@ def top_digits(probs: np.ndarray, count: int = TOP) -> list[dict]:
     return [{"digit": int(d), "probability": round(float(probs[d]), 4)} for d in order]
 
 
-def decide(probs: Mapping[str, np.ndarray]) -> Answer:
-    """{model name: probabilities (10,)} for one digit -> the answer (updated models vote)."""
+def original_rule(probs: Mapping[str, np.ndarray]) -> Answer:
+    """The original project's rule: {model name: probabilities (10,)} for one digit -> the answer."""
     fnn, cnn = probs["fnn_updated"], probs["cnn_updated"]
     fnn_digit, cnn_digit = int(np.argmax(fnn)), int(np.argmax(cnn))
     fnn_sure, cnn_sure = float(fnn[fnn_digit]), float(cnn[cnn_digit])
@@ -43,6 +57,43 @@ def decide(probs: Mapping[str, np.ndarray]) -> Answer:
     if cnn_sure >= fnn_sure:
         return Answer(cnn_digit, f"It's a {cnn_digit}, says the CNN ({fnn_digit}, says the FNN).")
     return Answer(fnn_digit, f"It's a {fnn_digit}, says the FNN ({cnn_digit}, says the CNN).")
+
+
+def decide(probs: Mapping[str, np.ndarray], image: np.ndarray | None = None) -> Answer:
+    """{model name: probabilities (10,)} for one digit, and its model input (28, 28) -> the answer.
+
+    Without `image` only the probabilities are judged (the shape check is skipped).
+    """
+    answer = original_rule(probs)
+    if answer.digit is None:
+        return answer
+    if image is not None and not has_digit_shape(image):
+        return Answer(None, NOT_RECOGNISED)
+    if joint_confidence(probs, answer.digit) < CONFIDENT:
+        return Answer(None, NOT_RECOGNISED)
+    return answer
+
+
+def joint_confidence(probs: Mapping[str, np.ndarray], digit: int) -> float:
+    """The updated models' agreement on `digit`: their normalised geometric-mean probability."""
+    joint = np.sqrt(
+        np.asarray(probs["fnn_updated"], np.float64) * np.asarray(probs["cnn_updated"], np.float64)
+    )
+    return float(joint[digit] / max(joint.sum(), 1e-12))
+
+
+def has_digit_shape(image: np.ndarray) -> bool:
+    """Whether a model input (28, 28), ink = 1.0, stays within the shape limits of digits."""
+    if float(image.sum()) > MAX_INK:
+        return False
+    strokes = image >= 0.5
+    paper, regions = ndimage.label(~strokes)
+    outside = np.unique(np.concatenate([paper[0], paper[-1], paper[:, 0], paper[:, -1]]))
+    if regions - np.count_nonzero(outside) > MAX_HOLES:
+        return False
+    skeleton = skeletonize(strokes)
+    neighbours = ndimage.convolve(skeleton.astype(np.uint8), _EIGHT.astype(np.uint8), mode="constant") - 1
+    return int(np.count_nonzero(skeleton & (neighbours >= 3))) <= MAX_CROSSINGS
 
 
 def combine(answers: list[Answer]) -> tuple[str | None, str]:
