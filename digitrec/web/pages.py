@@ -29,6 +29,7 @@ class ModelSummary:
     hyperparameters: list[tuple[str, str]] = field(default_factory=list)
     plots: list[tuple[str, str]] = field(default_factory=list)  # (file name, caption)
     hidden: int | None = None  # FNN hidden layer width, when the report gives it
+    optimizer: str | None = None  # the offline training optimiser, when the report names it
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,7 @@ def _summarise_model(name: str, section: dict[str, Any], plots: list[str]) -> Mo
         None,
     )
     test_accuracy = section.get("test_accuracy")
+    optimizer = hyperparameters.get("optimizer")
     return ModelSummary(
         name=name,
         test_accuracy=float(test_accuracy) if _is_number(test_accuracy) else None,
@@ -129,6 +131,7 @@ def _summarise_model(name: str, section: dict[str, Any], plots: list[str]) -> Mo
         ],
         plots=[(plot, _plot_caption(plot)) for plot in plots if plot.split("_")[0] == name],
         hidden=hidden,
+        optimizer=optimizer if isinstance(optimizer, str) else None,
     )
 
 
