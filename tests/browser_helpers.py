@@ -33,19 +33,17 @@ def launch(playwright: Playwright) -> Browser:
     return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
 
 
-def _ellipse(cx: float, cy: float, rx: float, ry: float, steps: int = 28) -> list[Point]:
-    return [
-        (
-            cx + rx * math.cos(2 * math.pi * i / steps - math.pi / 2),
-            cy + ry * math.sin(2 * math.pi * i / steps - math.pi / 2),
-        )
-        for i in range(steps + 1)
-    ]
+def _arc(
+    cx: float, cy: float, rx: float, ry: float, start: float, end: float, steps: int = 16
+) -> list[Point]:
+    """Points on an elliptical arc from `start` to `end` degrees (0 = right, 90 = down)."""
+    angles = (math.radians(start + (end - start) * i / steps) for i in range(steps + 1))
+    return [(cx + rx * math.cos(angle), cy + ry * math.sin(angle)) for angle in angles]
 
 
 # Clear, MNIST-like digits as strokes in a unit box; each is read correctly by the shipped models.
 DIGIT_STROKES: dict[str, list[list[Point]]] = {
-    "0": [_ellipse(0.5, 0.5, 0.28, 0.42)],
+    "0": [_arc(0.5, 0.5, 0.28, 0.42, -90, 270, steps=28)],
     "1": [[(0.42, 0.18), (0.55, 0.08), (0.55, 0.92)]],
     "2": [
         [
@@ -59,19 +57,7 @@ DIGIT_STROKES: dict[str, list[list[Point]]] = {
             (0.8, 0.9),
         ]
     ],
-    "3": [
-        [
-            (0.25, 0.2),
-            (0.45, 0.08),
-            (0.68, 0.14),
-            (0.72, 0.3),
-            (0.5, 0.46),
-            (0.74, 0.6),
-            (0.76, 0.8),
-            (0.55, 0.93),
-            (0.25, 0.85),
-        ]
-    ],
+    "3": [[*_arc(0.5, 0.29, 0.23, 0.21, 210, 450), *_arc(0.5, 0.71, 0.26, 0.23, 270, 510)]],
     "4": [[(0.58, 0.08), (0.2, 0.62), (0.82, 0.62)], [(0.6, 0.3), (0.6, 0.94)]],
     "7": [[(0.2, 0.1), (0.8, 0.1), (0.42, 0.92)]],
 }

@@ -243,6 +243,32 @@ def test_a_drawn_42_answers_42_with_two_boxes(page: Page) -> None:
     expect(page.locator("[data-boxes] text")).to_have_text(["4", "2"])
 
 
+def test_no_on_several_digits_takes_the_right_string_and_teaches_it(page: Page) -> None:
+    draw_predict_answer(page, "42")
+    before = model_version(page)
+    sent = recorded_requests(page, "/api/feedback")
+    page.get_by_test_id("consent").check()
+    page.get_by_test_id("feedback-no").click()
+    expect(page.get_by_test_id("correct-digit")).to_be_hidden()
+    digits = page.get_by_test_id("correct-digits")
+    expect(digits).to_have_value("42")
+
+    digits.fill("4")
+    page.get_by_test_id("submit-correction").click()
+    expect(page.get_by_test_id("feedback-message")).to_have_text(
+        "Please type 2 digits, one for each box, left to right."
+    )
+    assert sent == []
+
+    digits.fill("47")
+    with page.expect_response("**/api/feedback") as response:
+        page.get_by_test_id("submit-correction").click()
+
+    assert json.loads(sent[0].post_data or "{}")["digit"] == "47"
+    assert response.value.json()["model_version"] == before + 1
+    expect(page.get_by_test_id("feedback-message")).to_contain_text("learned that this is “47”")
+
+
 def test_collect_page_saves_a_labelled_drawing_and_counts_it(page: Page, server: LiveServer) -> None:
     page.goto("/collect")
     count = page.locator("[data-testid=collect-counts] li[data-digit='7'] .counts__n")
