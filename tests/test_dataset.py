@@ -1,0 +1,157 @@
+"""Dataset files: npz and Kaggle-style CSV export, import into the store, round trips, bad files."""
+
+import io
+
+import numpy as np
+import pytest
+
+from digitrec.canvas import ink_to_png, render_ink
+from digitrec.data import load_split
+from digitrec.dataset import (
+    CSV_HEADER,
+    DatasetError,
+    export_csv,
+    export_npz,
+    import_dataset,
+    model_inputs,
+    read_dataset,
+)
+from digitrec.drawing import preprocess_ink
+from digitrec.store import SampleStore, open_blob_store
+
+
+def new_store(path) -> SampleStore:
+    return SampleStore(open_blob_store(str(path)))
+
+
+def everything(store: SampleStore) -> list:
+    return list(store.all())
+
+
+@pytest.fixture
+def store(tmp_path):
+    """A store holding three canvas drawings of test digits, labelled 7, 2, 1."""
+    samples = new_store(tmp_path / "a")
+    test = load_split("test")
+    for label in (7, 2, 1):
+        image = test.images[np.flatnonzero(test.labels == label)[0]]
+        samples.add(ink_to_png(render_ink(image)), label, "feedback")
+    return samples
+
+
+def npz_arrays(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        return npz["images"], npz["labels"]
+
+
+def test_npz_export_holds_the_model_inputs(store):
+    images, labels = npz_arrays(export_npz(everything(store)))
+    assert images.dtype == np.uint8 and images.shape == (3, 28, 28)
+    assert labels.dtype == np.uint8 and sorted(labels.tolist()) == [1, 2, 7]
+    assert images.max() == 255 and images[:, 0, :].max() == 0  # ink = 255, margins empty
+
+
+def test_csv_export_is_kaggle_shaped(store):
+    lines = export_csv(everything(store)).decode().splitlines()
+    assert lines[0] == ",".join(CSV_HEADER)
+    assert lines[0].startswith("label,pixel0,pixel1,") and lines[0].endswith(",pixel783")
+    rows = [[int(v) for v in line.split(",")] for line in lines[1:]]
+    assert len(rows) == 3 and all(len(row) == 785 for row in rows)
+    assert sorted(row[0] for row in rows) == [1, 2, 7]
+    assert all(0 <= v <= 255 for row in rows for v in row[1:])
+
+
+def test_csv_and_npz_exports_hold_the_same_images(store):
+    images, labels = npz_arrays(export_npz(everything(store)))
+    from_csv, csv_labels = read_dataset(export_csv(everything(store)))
+    assert np.array_equal(images, from_csv) and np.array_equal(labels, csv_labels)
+
+
+def test_export_of_an_empty_store_is_empty(tmp_path):
+    images, labels = npz_arrays(export_npz(everything(new_store(tmp_path))))
+    assert images.shape == (0, 28, 28) and labels.shape == (0,)
+    assert export_csv([]).decode().splitlines() == [",".join(CSV_HEADER)]
+
+
+@pytest.mark.parametrize("export", [export_npz, export_csv])
+def test_export_import_export_round_trip_is_exact(store, tmp_path, export):
+    first = export(everything(store))
+    fresh = new_store(tmp_path / "b")
+    records = import_dataset(first, fresh)
+    assert len(records) == 3 and {r.source for r in records} == {"collect"}
+    again = read_dataset(export(everything(fresh)))
+    original = read_dataset(first)
+    order, order_again = np.argsort(original[1]), np.argsort(again[1])
+    assert np.array_equal(original[0][order], again[0][order_again])
+    assert np.array_equal(original[1][order], again[1][order_again])
+
+
+def test_imported_mnist_digits_keep_their_labels_and_pixels(tmp_path):
+    test = load_split("test")
+    index = [np.flatnonzero(test.labels == digit)[0] for digit in range(10)]
+    images = np.rint(test.images[index] * 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    np.savez(buffer, images=images, labels=np.arange(10, dtype=np.uint8))
+    fresh = new_store(tmp_path)
+    import_dataset(buffer.getvalue(), fresh)
+    stored_images, stored_labels = model_inputs(everything(fresh))
+    order = np.argsort(stored_labels)
+    assert np.array_equal(stored_labels[order], np.arange(10))
+    assert np.array_equal(stored_images[order], images)
+
+
+def test_model_inputs_preprocess_canvas_drawings(store):
+    images, _ = model_inputs(everything(store))
+    test = load_split("test")
+    seven = test.images[np.flatnonzero(test.labels == 7)[0]]
+    expected = np.rint(preprocess_ink(render_ink(seven)) * 255)
+    assert any(np.abs(image.astype(float) - expected).max() <= 1 for image in images)
+
+
+def csv_bytes(*rows: list[int], header: list[str] = CSV_HEADER) -> bytes:
+    return "\n".join([",".join(header)] + [",".join(map(str, row)) for row in rows]).encode()
+
+
+@pytest.mark.parametrize(
+    ("data", "sentence"),
+    [
+        (b"\x89PNG\r\n\x1a\n", "neither an npz archive nor a UTF-8 CSV"),
+        (b"hello", "must start with the header"),
+        (csv_bytes([1, 2, 3]), "has 3 values, not 785"),
+        (csv_bytes([10] + [0] * 784), "Labels must be digits"),
+        (csv_bytes([1] + [256] + [0] * 783), "Pixel values must be from 0 to 255"),
+        (csv_bytes([1] + ["x"] + [0] * 783), "not a whole number"),
+        (csv_bytes([1] + [0] * 784, header=["label"] + [f"p{i}" for i in range(784)]), "header"),
+        (b"PK\x03\x04 broken zip", "not a readable npz"),
+    ],
+)
+def test_bad_files_are_refused_with_a_sentence(tmp_path, data, sentence):
+    fresh = new_store(tmp_path)
+    with pytest.raises(DatasetError, match=sentence):
+        import_dataset(data, fresh)
+    assert everything(fresh) == []
+
+
+@pytest.mark.parametrize(
+    ("arrays", "sentence"),
+    [
+        ({"images": np.zeros((2, 28, 28), np.uint8)}, "needs the arrays"),
+        ({"images": np.zeros((2, 27, 28), np.uint8), "labels": np.zeros(2, np.uint8)}, "shape"),
+        ({"images": np.zeros((2, 28, 28), np.uint8), "labels": np.zeros(3, np.uint8)}, "one label per image"),
+        ({"images": np.zeros((1, 28, 28), np.float32), "labels": np.zeros(1, np.uint8)}, "whole numbers"),
+    ],
+)
+def test_bad_npz_files_are_refused_and_nothing_is_stored(tmp_path, arrays, sentence):
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    fresh = new_store(tmp_path)
+    with pytest.raises(DatasetError, match=sentence):
+        import_dataset(buffer.getvalue(), fresh)
+    assert everything(fresh) == []
+
+
+def test_a_kaggle_file_with_a_bom_and_a_trailing_newline_imports(tmp_path):
+    data = b"\xef\xbb\xbf" + csv_bytes([3] + [0] * 300 + [255] * 184 + [0] * 300) + b"\n"
+    fresh = new_store(tmp_path)
+    (record,) = import_dataset(data, fresh)
+    assert record.digit == 3 and record.source == "collect"
