@@ -1,0 +1,144 @@
+"""Scoring the models: accuracy per model and per class, confusion matrices, canvas robustness.
+
+`evaluate_split` is what `python -m digitrec evaluate --json` prints (CONTRACT.md):
+the four models and the answer rule on a split of the bootstrap digits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from digitrec.canvas import STYLES, render_ink
+from digitrec.data import Digits, load_split
+from digitrec.drawing import DrawingError, preprocess_ink
+from digitrec.fnn import FNN
+
+CLASSES = 10
+
+
+def accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
+    """Share of rows whose most likely class is the label; probs (N, 10), labels (N,)."""
+    return float(np.mean(np.argmax(probs, axis=1) == labels)) if len(labels) else 0.0
+
+
+def confusion_matrix(predicted: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """int (10, 10): row = true digit, column = predicted digit."""
+    matrix = np.zeros((CLASSES, CLASSES), dtype=np.int64)
+    np.add.at(matrix, (labels, predicted), 1)
+    return matrix
+
+
+def per_class_accuracy(matrix: np.ndarray) -> dict[str, float]:
+    """{"0": accuracy on the true 0s, ...} from a confusion matrix (digits absent are skipped)."""
+    totals = matrix.sum(axis=1)
+    return {str(d): round(float(matrix[d, d] / totals[d]), 4) for d in range(CLASSES) if totals[d]}
+
+
+class TrainedModels:
+    """An FNN and CNN weights, with a compiled CNN to score batches (N, 28, 28) -> probs."""
+
+    def __init__(self, fnn: FNN, cnn_weights: list[np.ndarray]):
+        self.fnn = fnn
+        self.cnn_weights = cnn_weights
+        self._infer = _cnn_inference(cnn_weights)
+
+    def probabilities(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        """Images float32 (N, 28, 28), ink = 1.0 -> {"fnn": (N, 10), "cnn": (N, 10)}."""
+        cnn = [self._infer(images[i : i + 500]) for i in range(0, len(images), 500)]
+        return {
+            "fnn": self.fnn(images.reshape(len(images), -1)),
+            "cnn": np.concatenate(cnn) if cnn else np.zeros((0, 10), np.float32),
+        }
+
+
+def _cnn_inference(weights: list[np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+    import tensorflow as tf
+
+    from digitrec.cnn import build_cnn
+
+    model = build_cnn()
+    model.set_weights(weights)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 28, 28], tf.float32)])
+    def infer(x):
+        return tf.nn.softmax(model(x, training=False))
+
+    return lambda x: infer(tf.constant(x, tf.float32)).numpy()
+
+
+def score_models(models: TrainedModels, images: np.ndarray, labels: np.ndarray) -> dict[str, dict]:
+    """Per model: test_accuracy, per_class_accuracy and the confusion matrix (a list of rows)."""
+    scores = {}
+    for name, probs in models.probabilities(images).items():
+        matrix = confusion_matrix(np.argmax(probs, axis=1), labels)
+        scores[name] = {
+            "test_accuracy": round(accuracy(probs, labels), 4),
+            "per_class_accuracy": per_class_accuracy(matrix),
+            "confusion": matrix.tolist(),
+        }
+    return scores
+
+
+def canvas_robustness(
+    models: TrainedModels,
+    digits: Digits,
+    styles: dict[str, dict] = STYLES,
+    progress: Callable[..., Iterable] = lambda items, **_: items,
+) -> dict[str, Any]:
+    """Accuracy of each model on `digits` drawn on a canvas in each style, then preprocessed.
+
+    {"count": N, "styles": {style: {"fnn": acc, "cnn": acc}}, "spread": {"fnn": best - worst, ...}}.
+    """
+    results = {}
+    for name in progress(list(styles), desc="canvas styles", leave=False):
+        images = np.stack([_drawn(image, styles[name]) for image in digits.images])
+        probs = models.probabilities(images)
+        results[name] = {model: round(accuracy(p, digits.labels), 4) for model, p in probs.items()}
+    spread = {
+        model: round(max(r[model] for r in results.values()) - min(r[model] for r in results.values()), 4)
+        for model in ("fnn", "cnn")
+    }
+    return {"count": len(digits), "styles": results, "spread": spread}
+
+
+def _drawn(image28: np.ndarray, style: dict) -> np.ndarray:
+    """One digit drawn in `style` and preprocessed as serving does (blank if nothing survives)."""
+    try:
+        return preprocess_ink(render_ink(image28, **style))
+    except DrawingError:
+        return np.zeros((28, 28), np.float32)
+
+
+def load_recognizer(settings: Any = None) -> Any:
+    """A Recognizer with the shipped models and the store's latest updated ones (or the originals)."""
+    from digitrec.config import Settings
+    from digitrec.recognizer import Recognizer
+    from digitrec.store import ModelHistory, open_blob_store
+    from digitrec.weights import load_shipped
+
+    settings = settings or Settings.from_env()
+    recognizer = Recognizer(load_shipped(settings.models_dir))
+    recognizer.follow(ModelHistory(open_blob_store(settings.store, settings.s3_endpoint_url)), force=True)
+    return recognizer
+
+
+def evaluate_split(split: str = "test", settings: Any = None) -> dict[str, Any]:
+    """CONTRACT.md's evaluate JSON: accuracy of the four models and of the answer rule on `split`.
+
+    "fnn_updated"/"cnn_updated" are the latest updated weights in the store (settings.store),
+    or the originals when the store has none.
+    """
+    from digitrec.answer import decide
+
+    digits = load_split(split)
+    images = np.stack([preprocess_ink(image) for image in digits.images])
+    probs = load_recognizer(settings).predict(images)
+    answers = [decide({name: p[i] for name, p in probs.items()}).digit for i in range(len(digits))]
+    result: dict[str, Any] = {"split": split, "n": len(digits)}
+    result.update({name: round(accuracy(p, digits.labels), 4) for name, p in probs.items()})
+    correct = [answer == int(label) for answer, label in zip(answers, digits.labels, strict=True)]
+    result["answer"] = round(float(np.mean(correct)), 4)
+    return result

@@ -1,0 +1,354 @@
+"""Offline training of both models (`python -m digitrec train`), seeded and reproducible.
+
+Sections: the training data as centre lines; the images of each epoch (half of
+them freshly distorted); the FNN grid search on the validation set; the CNN; the
+report (`models/report.json`), the weights and the plots.
+
+The test split is only scored at the end; hyperparameters, epochs and the
+recipe are chosen on the validation set carved from train (`data.load_split`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from digitrec import evaluate, plots
+from digitrec.augment import training_images
+from digitrec.data import Digits, load_split
+from digitrec.drawing import DrawingError, decode_image, render_strokes, stroke_points
+from digitrec.fnn import FNN
+
+Progress = Callable[..., Iterable]
+
+
+@dataclass(frozen=True)
+class FNNHyperparameters:
+    """One point of the FNN grid (epochs is the most the run may use; the best epoch is kept)."""
+
+    hidden: int = 100
+    learning_rate: float = 0.1
+    l2: float = 0.001
+    batch_size: int = 24
+    epochs: int = 30
+    decay: float = 0.95  # learning rate x decay after every epoch
+
+
+@dataclass(frozen=True)
+class CNNHyperparameters:
+    """Adam with a cosine learning-rate decay; dropout as in build_cnn."""
+
+    epochs: int = 30
+    batch_size: int = 64
+    learning_rate: float = 2e-3
+    final_fraction: float = 0.02  # the learning rate ends at learning_rate * final_fraction
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run depends on besides the data."""
+
+    seed: int = 2017
+    fnn_grid: tuple[FNNHyperparameters, ...] = (
+        FNNHyperparameters(hidden=256, learning_rate=0.1, l2=1e-4),
+        FNNHyperparameters(hidden=256, learning_rate=0.05, l2=1e-4),
+        FNNHyperparameters(hidden=128, learning_rate=0.1, l2=1e-4),
+        FNNHyperparameters(hidden=256, learning_rate=0.1, l2=1e-3),
+    )
+    cnn: CNNHyperparameters = CNNHyperparameters()
+    distorted_fraction: float = 0.5  # share of each epoch's images that are randomly distorted
+    limit: int | None = None  # use only the first `limit` train and test digits (smoke runs)
+    robustness_count: int = 1000  # test digits drawn in each canvas style
+    weights_dtype: str = "float32"
+
+
+QUICK = TrainConfig(
+    fnn_grid=(
+        FNNHyperparameters(hidden=32, epochs=3),
+        FNNHyperparameters(hidden=32, learning_rate=0.05, epochs=3),
+    ),
+    cnn=CNNHyperparameters(epochs=1),
+    limit=400,
+    robustness_count=20,
+)
+
+
+@dataclass(frozen=True)
+class StrokeSet:
+    """Training digits as centre lines (see drawing.stroke_points) with labels int32 (N,)."""
+
+    strokes: list[np.ndarray]
+    labels: np.ndarray
+
+    @classmethod
+    def from_digits(cls, digits: Digits) -> StrokeSet:
+        return cls([stroke_points(image) for image in digits.images], digits.labels)
+
+    def __add__(self, other: StrokeSet) -> StrokeSet:
+        return StrokeSet(self.strokes + other.strokes, np.concatenate([self.labels, other.labels]))
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def clean_images(self) -> np.ndarray:
+        """The inputs serving would make of these digits: float32 (N, 28, 28)."""
+        return np.stack([render_strokes(points)[0] for points in self.strokes])
+
+
+class EpochImages:
+    """The training images of each epoch, float32 (N, 28, 28), rendered once and shared.
+
+    Epoch e distorts a random `fraction` of the digits (rotation, aspect, shear,
+    elastic) and keeps the rest clean; it depends only on (seed, e), so every FNN
+    of the grid and the CNN see the same images, and a rerun sees them again.
+    """
+
+    def __init__(self, data: StrokeSet, seed: int, fraction: float):
+        self.data = data
+        self.seed = seed
+        self.fraction = fraction
+        self.clean = _to_uint8(data.clean_images())
+        self._cache: dict[int, np.ndarray] = {}
+
+    def __getitem__(self, epoch: int) -> np.ndarray:
+        if epoch not in self._cache:
+            rng = np.random.default_rng([self.seed, epoch])
+            images = self.clean.copy()
+            chosen = np.flatnonzero(rng.random(len(self.data)) < self.fraction)
+            if chosen.size:
+                strokes = [self.data.strokes[i] for i in chosen]
+                images[chosen] = _to_uint8(training_images(strokes, rng))
+            self._cache[epoch] = images
+        return self._cache[epoch].astype(np.float32) / 255.0
+
+
+def _to_uint8(images: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(images * 255.0), 0, 255).astype(np.uint8)
+
+
+def collected_strokes(store: str, endpoint_url: str | None = None) -> StrokeSet:
+    """Every sample of the store at `store` (local dir or s3://) as centre lines; unreadable ones skipped."""
+    from digitrec.store import SampleStore, open_blob_store
+
+    strokes, labels = [], []
+    for record, png in SampleStore(open_blob_store(store, endpoint_url)).all():
+        try:
+            strokes.append(stroke_points(decode_image(png)))
+        except DrawingError:
+            continue
+        labels.append(record.digit)
+    return StrokeSet(strokes, np.asarray(labels, np.int32))
+
+
+# --- FNN -------------------------------------------------------------------------------------
+
+
+@dataclass
+class FNNRun:
+    """One trained FNN of the grid: the net at its best validation epoch and its curves."""
+
+    hyperparameters: FNNHyperparameters
+    net: FNN
+    best_epoch: int  # 1-based
+    validation_accuracy: float
+    history: list[dict[str, float]]
+
+
+def train_fnn(
+    hp: FNNHyperparameters,
+    epochs: EpochImages,
+    validation: tuple[np.ndarray, np.ndarray],
+    seed: int,
+    progress: Progress = tqdm,
+) -> FNNRun:
+    """Minibatch SGD with learning-rate decay; keeps the epoch with the best validation accuracy."""
+    rng = np.random.default_rng(seed)
+    net = FNN.initialise(hp.hidden, seed)
+    labels = epochs.data.labels
+    x_val, y_val = validation[0].reshape(len(validation[0]), -1), validation[1]
+    learning_rate, history = hp.learning_rate, []
+    best = (-1.0, 0, net)
+    bar = progress(range(hp.epochs), desc=f"FNN h={hp.hidden} lr={hp.learning_rate} l2={hp.l2}", leave=False)
+    for epoch in bar:
+        x = epochs[epoch].reshape(len(labels), -1)
+        order = rng.permutation(len(labels))
+        batches = ((x[i], labels[i]) for i in np.array_split(order, max(1, len(order) // hp.batch_size)))
+        loss = net.fit(batches, learning_rate, hp.l2)
+        learning_rate *= hp.decay
+        record = {
+            "epoch": epoch + 1,
+            "loss": loss,
+            "train_accuracy": evaluate.accuracy(net(x), labels),
+            "validation_accuracy": evaluate.accuracy(net(x_val), y_val),
+        }
+        history.append(record)
+        if record["validation_accuracy"] > best[0]:
+            snapshot = FNN({name: value.copy() for name, value in net.params.items()})
+            best = (record["validation_accuracy"], epoch + 1, snapshot)
+    return FNNRun(hp, best[2], best[1], best[0], history)
+
+
+def grid_search_fnn(
+    config: TrainConfig,
+    epochs: EpochImages,
+    validation: tuple[np.ndarray, np.ndarray],
+    progress: Progress = tqdm,
+) -> tuple[FNNRun, list[dict[str, Any]]]:
+    """Every grid point trained on the same epochs; the best by validation accuracy, and the table."""
+    runs = [train_fnn(hp, epochs, validation, config.seed, progress) for hp in config.fnn_grid]
+    table = [
+        {
+            **dataclasses.asdict(run.hyperparameters),
+            "best_epoch": run.best_epoch,
+            "validation_accuracy": run.validation_accuracy,
+        }
+        for run in runs
+    ]
+    return max(runs, key=lambda run: run.validation_accuracy), table
+
+
+# --- CNN -------------------------------------------------------------------------------------
+
+
+@dataclass
+class CNNRun:
+    weights: list[np.ndarray]
+    history: list[dict[str, float]]
+
+
+def train_cnn(
+    hp: CNNHyperparameters,
+    epochs: EpochImages,
+    validation: tuple[np.ndarray, np.ndarray],
+    seed: int,
+    progress: Progress = tqdm,
+) -> CNNRun:
+    """The one build_cnn model trained with dropout on; Adam, cosine decay, softmax cross-entropy."""
+    import tensorflow as tf
+
+    from digitrec.cnn import build_cnn
+
+    tf.keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+    labels = epochs.data.labels
+    steps_per_epoch = max(1, len(labels) // hp.batch_size)
+    schedule = tf.keras.optimizers.schedules.CosineDecay(
+        hp.learning_rate, hp.epochs * steps_per_epoch, alpha=hp.final_fraction
+    )
+    model = build_cnn(seed)
+    optimizer = tf.keras.optimizers.Adam(schedule)
+    images_spec = tf.TensorSpec([None, 28, 28], tf.float32)
+
+    @tf.function(input_signature=[images_spec, tf.TensorSpec([None], tf.int32)])
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            logits = model(x, training=True)
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits))
+        variables = model.trainable_variables
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
+        return loss
+
+    @tf.function(input_signature=[images_spec])
+    def infer(x):
+        return tf.nn.softmax(model(x, training=False))
+
+    def probabilities(x: np.ndarray) -> np.ndarray:
+        return np.concatenate([infer(x[i : i + 1000]).numpy() for i in range(0, len(x), 1000)])
+
+    rng = np.random.default_rng(seed)
+    history = []
+    for epoch in progress(range(hp.epochs), desc="CNN", leave=False):
+        x = epochs[epoch]
+        order = rng.permutation(len(labels))[: steps_per_epoch * hp.batch_size]
+        losses = [
+            float(step(x[batch], labels[batch])) for batch in order.reshape(steps_per_epoch, hp.batch_size)
+        ]
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "loss": float(np.mean(losses)),
+                "train_accuracy": evaluate.accuracy(probabilities(x), labels),
+                "validation_accuracy": evaluate.accuracy(probabilities(validation[0]), validation[1]),
+            }
+        )
+    return CNNRun([w.astype(np.float32) for w in model.get_weights()], history)
+
+
+# --- the whole run ---------------------------------------------------------------------------
+
+
+def train(
+    config: TrainConfig,
+    out_dir: Path,
+    collected: StrokeSet | None = None,
+    progress: Progress = tqdm,
+) -> dict[str, Any]:
+    """Train both models, score them, write weights, report.json and plots to out_dir; the report."""
+    from digitrec.cnn import save_weights
+
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fit, validation, test = (load_split(name) for name in ("fit", "validation", "test"))
+    if config.limit:
+        fit, validation, test = (
+            d.subset(np.arange(min(len(d), config.limit))) for d in (fit, validation, test)
+        )
+    training = StrokeSet.from_digits(fit)
+    if collected is not None and len(collected):
+        training = training + collected
+    epochs = EpochImages(training, config.seed, config.distorted_fraction)
+    val = (StrokeSet.from_digits(validation).clean_images(), validation.labels)
+
+    best_fnn, grid = grid_search_fnn(config, epochs, val, progress)
+    cnn = train_cnn(config.cnn, epochs, val, config.seed, progress)
+    best_fnn.net.save(out_dir / "fnn.npz")
+    save_weights(cnn.weights, out_dir / "cnn.npz", dtype=config.weights_dtype)
+
+    models = evaluate.TrainedModels(best_fnn.net, cnn.weights)
+    test_images = StrokeSet.from_digits(test).clean_images()
+    scores = evaluate.score_models(models, test_images, test.labels)
+    robustness = evaluate.canvas_robustness(
+        models, test.subset(np.arange(min(len(test), config.robustness_count))), progress=progress
+    )
+    report = {
+        "seed": config.seed,
+        "data": {
+            "fit": len(fit),
+            "validation": len(validation),
+            "test": len(test),
+            "collected": 0 if collected is None else len(collected),
+            "distorted_fraction": config.distorted_fraction,
+        },
+        "fnn": {
+            **scores["fnn"],
+            "validation_accuracy": best_fnn.validation_accuracy,
+            "canvas_worst_accuracy": min(s["fnn"] for s in robustness["styles"].values()),
+            "hyperparameters": {
+                **dataclasses.asdict(best_fnn.hyperparameters),
+                "epochs": best_fnn.best_epoch,
+            },
+            "grid": grid,
+            "history": best_fnn.history,
+        },
+        "cnn": {
+            **scores["cnn"],
+            "validation_accuracy": cnn.history[-1]["validation_accuracy"],
+            "canvas_worst_accuracy": min(s["cnn"] for s in robustness["styles"].values()),
+            "hyperparameters": {**dataclasses.asdict(config.cnn), "optimizer": "adam"},
+            "history": cnn.history,
+        },
+        "robustness": robustness,
+    }
+    report["plots"] = plots.write_all(report, out_dir)
+    report["training_seconds"] = round(time.perf_counter() - started, 1)
+    (out_dir / "report.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    return report

@@ -1,0 +1,64 @@
+"""Canvas renderings of digits: what the robustness report and other tests draw with."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from digitrec.canvas import STYLES, render_digit, render_ink, render_string
+from digitrec.data import load_split
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_split("test").subset(np.arange(0, 2000, 400))
+
+
+def _decoded(png: bytes) -> Image.Image:
+    return Image.open(io.BytesIO(png))
+
+
+def test_render_digit_is_a_white_280px_png_with_black_ink(digits):
+    image = _decoded(render_digit(digits.images[0]))
+    assert image.format == "PNG" and image.size == (280, 280)
+    gray = np.asarray(image.convert("L"))
+    assert gray[0, 0] == 255 and gray.min() == 0
+
+
+def test_transparent_paper_has_zero_alpha_off_the_strokes(digits):
+    rgba = np.asarray(_decoded(render_digit(digits.images[0], transparent=True)).convert("RGBA"))
+    assert rgba[0, 0, 3] == 0 and rgba[..., 3].max() == 255
+
+
+def test_pen_width_sets_the_stroke_thickness(digits):
+    thin = render_ink(digits.images[0], pen=4).sum()
+    thick = render_ink(digits.images[0], pen=24).sum()
+    assert 3.5 < thick / thin < 8
+
+
+def test_scale_and_offset_move_and_resize_the_digit(digits):
+    ink = render_ink(digits.images[0], scale=0.5, offset=(-70, 70))
+    rows, cols = np.nonzero(ink > 0.5)
+    assert rows.mean() < 100 and cols.mean() > 180
+    assert rows.max() - rows.min() < 120
+
+
+def test_every_named_style_draws_something(digits):
+    for name, style in STYLES.items():
+        assert render_ink(digits.images[1], **style).max() == pytest.approx(1.0), name
+
+
+def test_blank_digit_draws_nothing():
+    assert render_ink(np.zeros((28, 28), np.float32)).max() == 0.0
+
+
+def test_render_string_places_digits_left_to_right(digits):
+    image = _decoded(render_string(digits.images[:3]))
+    width, height = image.size
+    assert height == 280 and width > 3 * 200
+    ink = 255 - np.asarray(image.convert("L"), dtype=np.int32)
+    thirds = np.array_split(ink.sum(axis=0), 3)
+    assert all(part.sum() > 0 for part in thirds)

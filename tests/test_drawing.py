@@ -1,0 +1,135 @@
+"""Decoding and preprocessing: any drawing -> the 28x28 input the models see."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from digitrec.canvas import render_digit, render_ink
+from digitrec.data import load_split
+from digitrec.drawing import (
+    BlankDrawing,
+    DrawingError,
+    decode_base64_image,
+    decode_image,
+    preprocess_drawing,
+    preprocess_ink,
+)
+
+
+@pytest.fixture(scope="module")
+def seven() -> np.ndarray:
+    digits = load_split("test")
+    return digits.images[np.flatnonzero(digits.labels == 7)[0]]
+
+
+def _png(array: np.ndarray, mode: str) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(array, mode=mode).save(out, format="PNG")
+    return out.getvalue()
+
+
+def _white(size: int) -> np.ndarray:
+    return np.full((size, size), 255, np.uint8)
+
+
+def test_output_is_28x28_float32_with_ink_one(seven):
+    image = preprocess_ink(seven)
+    assert image.shape == (28, 28) and image.dtype == np.float32
+    assert image.max() == pytest.approx(1.0) and image.min() == 0.0
+
+
+def test_blank_canvas_is_reported_as_blank():
+    with pytest.raises(BlankDrawing):
+        preprocess_drawing(_png(_white(280), "L"))
+
+
+def test_one_pixel_dot_is_a_small_centred_blob():
+    canvas = _white(280)
+    canvas[40, 200] = 0
+    image = preprocess_drawing(_png(canvas, "L"))
+    rows, cols = np.nonzero(image > 0.1)
+    assert rows.size > 0
+    assert abs(rows.mean() - 13.5) < 2 and abs(cols.mean() - 13.5) < 2
+
+
+def test_full_canvas_scribble_still_gives_a_bounded_input():
+    rng = np.random.default_rng(0)
+    canvas = np.where(rng.random((280, 280)) < 0.5, 0, 255).astype(np.uint8)
+    image = preprocess_drawing(_png(canvas, "L"))
+    assert image.shape == (28, 28) and image.min() >= 0.0 and image.max() <= 1.0
+    assert image[:2].sum() == 0 and image[-2:].sum() == 0  # the MNIST margin stays empty
+
+
+def test_transparent_png_counts_as_white_paper(seven):
+    opaque = preprocess_drawing(render_digit(seven))
+    transparent = preprocess_drawing(render_digit(seven, transparent=True))
+    np.testing.assert_allclose(transparent, opaque, atol=1e-6)
+
+
+def test_fully_transparent_png_is_blank():
+    rgba = np.zeros((50, 50, 4), np.uint8)
+    with pytest.raises(BlankDrawing):
+        preprocess_drawing(_png(rgba, "RGBA"))
+
+
+def test_jpeg_gives_the_same_input_as_png(seven):
+    ink = render_ink(seven)
+    gray = np.clip(255 - ink * 255, 0, 255).astype(np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(gray, mode="L").convert("RGB").save(out, format="JPEG", quality=85)
+    from_jpeg = preprocess_drawing(out.getvalue())
+    from_png = preprocess_drawing(_png(gray, "L"))
+    assert np.abs(from_jpeg - from_png).mean() < 0.03
+
+
+def test_5000px_image_is_accepted_and_matches_a_small_one(seven):
+    gray = np.clip(255 - render_ink(seven) * 255, 0, 255).astype(np.uint8)
+    huge = Image.fromarray(gray, mode="L").resize((5000, 5000), Image.Resampling.BILINEAR)
+    out = io.BytesIO()
+    huge.save(out, format="PNG", compress_level=1)
+    from_huge = preprocess_drawing(out.getvalue())
+    assert np.abs(from_huge - preprocess_drawing(_png(gray, "L"))).mean() < 0.05
+
+
+def test_pen_widths_4_to_24_reach_the_models_looking_alike(seven):
+    inputs = [preprocess_ink(render_ink(seven, pen=pen)) for pen in (4, 8, 14, 24)]
+    reference = inputs[2]
+    for image in inputs:
+        assert np.abs(image - reference).mean() < 0.05
+        assert image.sum() == pytest.approx(reference.sum(), rel=0.25)
+
+
+def test_slanted_drawing_is_deskewed(seven):
+    upright = preprocess_ink(render_ink(seven))
+    slanted = preprocess_ink(render_ink(seven, shear=0.4))
+    assert np.abs(slanted - upright).mean() < 0.06
+
+
+def test_not_an_image_is_a_drawing_error():
+    with pytest.raises(DrawingError):
+        decode_image(b"definitely not a png")
+
+
+def test_gif_is_refused():
+    out = io.BytesIO()
+    Image.new("L", (10, 10), 255).save(out, format="GIF")
+    with pytest.raises(DrawingError, match="PNG and JPEG"):
+        decode_image(out.getvalue())
+
+
+def test_data_url_and_bare_base64_decode_to_the_same_bytes():
+    png = _png(_white(8), "L")
+    bare = base64.b64encode(png).decode()
+    assert decode_base64_image(bare) == png
+    assert decode_base64_image("data:image/png;base64," + bare) == png
+
+
+@pytest.mark.parametrize("text", ["", "%%%not base64%%%", None])
+def test_bad_base64_is_a_drawing_error(text):
+    with pytest.raises(DrawingError):
+        decode_base64_image(text)
