@@ -83,20 +83,16 @@ def run_benchmark(plan: Plan, workers: int) -> dict[str, Any]:
         results["cold_start_s"] = _cold_start(server.port, predict[0], began)
         results["correct_answers"] = _correct_answers(server.port, predict, drawings)
         run_requests(HOST, server.port, predict, concurrency=workers, seconds=plan.warmup_seconds)
-        results["predict_c1"] = latency_summary(
-            run_requests(HOST, server.port, predict, concurrency=1, seconds=plan.latency_seconds)
-        )
+        results["predict_c1"] = _measure(server, predict, concurrency=1, seconds=plan.latency_seconds)
         for clients in (4, 8):
-            results[f"predict_c{clients}"] = latency_summary(
-                run_requests(HOST, server.port, predict, concurrency=clients, seconds=plan.throughput_seconds)
+            results[f"predict_c{clients}"] = _measure(
+                server, predict, concurrency=clients, seconds=plan.throughput_seconds
             )
         feedback = [
             post_json_request(HOST, server.port, "/api/feedback", {"image": d.data_url, "digit": d.digit})
             for d in drawings
         ]
-        results["feedback"] = latency_summary(
-            run_requests(HOST, server.port, feedback, concurrency=1, count=plan.feedback_count)
-        )
+        results["feedback"] = _measure(server, feedback, concurrency=1, count=plan.feedback_count)
         results["model_version_after"] = server.get_json("/healthz").get("model_version")
         results["peak_rss_mb"] = {str(pid): _peak_rss_mb(pid) for pid in server.pids()}
     results["peak_rss_mb_max"] = max(results["peak_rss_mb"].values())
@@ -105,6 +101,20 @@ def run_benchmark(plan: Plan, workers: int) -> dict[str, Any]:
     results["machine"]["loadavg_after"] = _loadavg()
     results["targets"] = check_targets(results)
     return results
+
+
+def _measure(server: LiveServer, requests: list[bytes], **load: Any) -> dict[str, Any]:
+    """One timed run (see run_requests for `load`), with the server's CPU time per request.
+
+    CPU time per request (all workers, user + system, ms) is the least noisy figure when
+    other programs share the cores: it does not count time spent waiting for a core.
+    """
+    workers = server.pids()
+    cpu_before = sum(_cpu_seconds(pid) for pid in workers)
+    summary = latency_summary(run_requests(HOST, server.port, requests, **load))
+    cpu = sum(_cpu_seconds(pid) for pid in workers) - cpu_before
+    summary["server_cpu_ms_per_request"] = round(cpu * 1000 / max(summary["n"], 1), 2)
+    return summary
 
 
 def _cold_start(port: int, request: bytes, began: float) -> float:
@@ -160,6 +170,12 @@ def _peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return round(int(line.split()[1]) / 1024, 1)
     raise RuntimeError(f"no VmHWM for process {pid}")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, s) a process has used so far, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _loadavg() -> list[float]:

@@ -72,7 +72,7 @@ def check_targets(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def format_table(results: dict[str, Any]) -> str:
     """The human summary: every measurement, then the targets with pass/fail."""
-    rows = [("measurement", "p50 ms", "p95 ms", "p99 ms", "req/s", "n", "fail")]
+    rows = [("measurement", "p50 ms", "p95 ms", "p99 ms", "req/s", "n", "fail", "server CPU ms/req")]
     for key, label in (
         ("predict_c1", "POST /api/predict, 1 client"),
         ("predict_c4", "POST /api/predict, 4 clients"),
@@ -82,12 +82,13 @@ def format_table(results: dict[str, Any]) -> str:
         run = results[key]
         rows.append(
             (label, f"{run['p50_ms']:.2f}", f"{run['p95_ms']:.2f}", f"{run['p99_ms']:.2f}",
-             f"{run['throughput_rps']:.0f}", str(run["n"]), str(run["failures"]))
+             f"{run['throughput_rps']:.0f}", str(run["n"]), str(run["failures"]),
+             f"{run['server_cpu_ms_per_request']:.2f}")
         )
     base = results["baseline"]
     rows.append(
         ("naive baseline (model.predict)", f"{base['p50_ms']:.2f}", "", f"{base['p99_ms']:.2f}",
-         "", str(base["n"]), "")
+         "", str(base["n"]), "", "")
     )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in
