@@ -7,6 +7,7 @@
 - request bodies over ``max_content_length`` are refused with 413 before they are read;
 - uploads (feedback, samples) and predictions each have a token bucket per client:
   429 with ``Retry-After`` once it is empty;
+- JSON nested too deeply to parse is a malformed body (400), not a RecursionError (500);
 - CORS stays same-origin unless ``cors_origins`` lists origins (only ``/api/*``);
 - every response carries a strict Content-Security-Policy (no inline script or
   style), ``nosniff``, ``Referrer-Policy``, frame denial and friends.
@@ -17,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -59,6 +61,16 @@ _TOO_MANY = {
 }
 
 
+class NestingSafeJSONProvider(DefaultJSONProvider):
+    """Flask's JSON, but a body nested deeper than Python's recursion limit is invalid JSON."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("The JSON is nested too deeply.") from None
+
+
 def init_app(app: Flask, settings: Any) -> None:
     """Install the proxy fix, body limit, rate limits, CORS and security headers on ``app``.
 
@@ -68,6 +80,9 @@ def init_app(app: Flask, settings: Any) -> None:
     app.debug = False
     app.config["PROPAGATE_EXCEPTIONS"] = False
     app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
+    json_provider = NestingSafeJSONProvider(app)
+    json_provider.sort_keys = app.json.sort_keys
+    app.json = json_provider
     if settings.trusted_proxies > 0:
         hops = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
