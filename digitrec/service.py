@@ -15,6 +15,7 @@ import base64
 import functools
 import io
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,7 @@ class DigitService:
         self.recognizer = Recognizer(self.engine.originals, settings.follow_seconds, cnn=self.engine.cnn)
         self.learner = OnlineLearner(self.recognizer, self.history, settings, self.engine.canary)
         self.store_error: str | None = None  # why the store is considered down, or None
+        self._retry_at = 0.0  # monotonic time of the next store check while it is down
         self._follow(force=True)
 
     # --- store health -------------------------------------------------------------------------
@@ -129,6 +131,7 @@ class DigitService:
         if self.store_error is None:
             log.warning("store unavailable: %s", err)
         self.store_error = str(err) or type(err).__name__
+        self._retry_at = time.monotonic() + STORE_RETRY_SECONDS
         self.recognizer.delay_next_check(STORE_RETRY_SECONDS)
 
     def _store_ok(self) -> None:
@@ -137,12 +140,14 @@ class DigitService:
         self.store_error = None
 
     def _follow(self, force: bool = False) -> Snapshot:
+        # A throttled follow may not ask the store at all: only a real check clears an outage.
+        retry = self.store_error is not None and time.monotonic() >= self._retry_at
         try:
-            snapshot = self.recognizer.follow(self.history, force=force)
+            snapshot = self.recognizer.follow(self.history, force=force or retry)
         except (StoreUnavailable, OSError) as err:
             self._store_failed(err)
             return self.recognizer.snapshot
-        if force or self.store_error is not None:
+        if force or retry:
             self._store_ok()
         return snapshot
 

@@ -14,6 +14,7 @@ the check atomic. The child therefore runs moto with PUT Object serialised
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -106,6 +107,83 @@ class S3Server:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+class Outage:
+    """A TCP relay on 127.0.0.1 in front of a server: ``cut()`` is a network outage, ``mend()`` ends it.
+
+    Unlike stopping moto, the data behind the relay survives, so a test can check
+    what an outage left in the store. While cut, connections are refused and the
+    open ones are dropped.
+    """
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = free_port()
+        self.endpoint_url = f"http://127.0.0.1:{self.port}"
+        self._listener: socket.socket | None = None
+        self._open: set[socket.socket] = set()
+        self._lock = threading.Lock()
+
+    def mend(self) -> None:
+        """Listen and relay again (on the same port)."""
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def cut(self) -> None:
+        """Stop listening and drop every relayed connection."""
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            _close(listener)  # shutdown() wakes the thread blocked in accept(); close() alone does not
+        with self._lock:
+            for sock in self._open:
+                _close(sock)
+            self._open.clear()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _address = listener.accept()
+            except OSError:
+                return  # cut
+            try:
+                server = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:
+                _close(client)
+                continue
+            with self._lock:
+                self._open.update((client, server))
+            for source, sink in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass  # either side closed, or the outage cut both
+        finally:
+            for sock in (source, sink):
+                _close(sock)
+                with self._lock:
+                    self._open.discard(sock)
+
+    def __enter__(self) -> Outage:
+        self.mend()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.cut()
+
+
+def _close(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # not connected any more
+        sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
 
 
 @contextmanager
