@@ -50,6 +50,11 @@ def collect() -> str:
     return render_template("collect.html")
 
 
+@pages.get("/gallery")
+def gallery() -> str:
+    return render_template("gallery.html")
+
+
 @pages.get("/about")
 def about() -> str:
     return render_template("about.html")
