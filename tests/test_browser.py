@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, Request, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Request, Route, expect, sync_playwright
 
 from tests.browser_helpers import SCRIBBLE, draw_digits, draw_with_mouse, launch, place
 from tests.live_server import LiveServer
@@ -107,6 +107,47 @@ def test_live_prediction_appears_without_pressing_predict(page: Page) -> None:
     chart = page.get_by_test_id("probability-chart")
     expect(chart.locator("figure")).to_have_count(4)
     expect(chart.locator(".bars__model--voter .hist__bar--best")).to_have_count(2)
+
+
+def test_an_answer_arriving_after_clear_is_dropped(page: Page) -> None:
+    open_draw_page(page)
+    held: list[Route] = []
+    page.route("**/api/predict", lambda route: held.append(route))  # held until the test lets it go
+    draw_digits(page, "7")
+    for _ in range(600):  # the live request leaves shortly after the stroke ends
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "no live prediction was requested"
+
+    page.get_by_test_id("clear").click()
+    with page.expect_response("**/api/predict"):
+        held[0].continue_()
+    page.evaluate("() => new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve)))")
+
+    expect(page.get_by_test_id("answer")).to_be_hidden()
+    expect(page.locator("[data-boxes] rect")).to_have_count(0)
+
+
+def test_the_draw_page_is_keyboard_reachable(page: Page) -> None:
+    draw_predict_answer(page, "1")
+    reached = set()
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        reached.add(page.evaluate("document.activeElement.dataset.testid ?? ''"))
+
+    assert {
+        "clear",
+        "predict",
+        "show-info",
+        "consent",
+        "feedback-yes",
+        "feedback-no",
+        "feedback-not-digit",
+    } <= reached
+    page.locator("h1").click()  # Esc clears unless the focus is in a form field
+    page.keyboard.press("Escape")
+    expect(page.get_by_test_id("answer")).to_be_hidden()
 
 
 def test_touch_drawing_on_a_phone_predicts_without_scrolling(browser: Browser, server: LiveServer) -> None:
