@@ -70,9 +70,11 @@ def decode_image(data: bytes) -> np.ndarray:
     except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError):
         raise DrawingError("The file is not a readable PNG or JPEG image.") from None
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-        rgba = image.convert("RGBA")
-        paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(paper, rgba)
+        # On white paper a pixel's ink is its opacity times its darkness (no compositing: faster).
+        luminance, alpha = image.convert("RGBA").convert("LA").split()
+        ink = np.asarray(alpha, dtype=np.float32) * (255.0 - np.asarray(luminance, dtype=np.float32))
+        ink *= 1.0 / (255.0 * 255.0)
+        return ink
     gray = np.asarray(image.convert("L"), dtype=np.float32)
     return 1.0 - gray / 255.0
 

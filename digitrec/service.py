@@ -27,7 +27,7 @@ from digitrec import answer as answers
 from digitrec.cnn import CNNFunctions, configure_threads
 from digitrec.config import Settings
 from digitrec.data import Digits
-from digitrec.dataset import export_npz
+from digitrec.dataset import DatasetError, export_csv, export_npz, import_dataset
 from digitrec.drawing import BlankDrawing, decode_image, render_strokes, stroke_points
 from digitrec.online import Correction, OnlineLearner, PublishRaceLost, load_canary
 from digitrec.recognizer import MODEL_NAMES, Recognizer, Snapshot
@@ -285,6 +285,21 @@ class DigitService:
     def export(self) -> bytes:
         """Every sample as an npz: images uint8 (N, 28, 28), labels uint8 (N,)."""
         return self._stored(lambda: export_npz(list(self.samples.all())))
+
+    def export_csv(self) -> bytes:
+        """Every sample as a Kaggle-style CSV: header label,pixel0..pixel783, one row per sample."""
+        return self._stored(lambda: export_csv(list(self.samples.all())))
+
+    def import_samples(self, data: bytes) -> dict[str, Any]:
+        """Store an npz or CSV file's images as collect samples (admin): {"imported": n}.
+
+        The file is checked whole before anything is stored; InvalidRequest says what is wrong.
+        """
+        try:
+            records = self._stored(import_dataset, data, self.samples)
+        except DatasetError as err:
+            raise InvalidRequest(str(err)) from None
+        return {"imported": len(records)}
 
     # --- model versions -----------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 """Dataset files: npz and Kaggle-style CSV export, import into the store, round trips, bad files."""
 
+import base64
 import io
 
 import numpy as np
@@ -155,3 +156,74 @@ def test_a_kaggle_file_with_a_bom_and_a_trailing_newline_imports(tmp_path):
     fresh = new_store(tmp_path)
     (record,) = import_dataset(data, fresh)
     assert record.digit == 3 and record.source == "collect"
+
+
+# --- over HTTP: GET /api/export.csv and the admin import route -----------------------------------
+
+TOKEN = "dataset-test-token"
+
+
+@pytest.fixture
+def admin_client(settings):
+    from dataclasses import replace
+
+    from digitrec.web import create_app
+
+    return create_app(replace(settings, admin_token=TOKEN)).test_client()
+
+
+def collect(client, draw, digit: int) -> None:
+    png = base64.b64encode(draw(digit)).decode()
+    assert client.post("/api/samples", json={"image": png, "digit": digit}).status_code == 201
+
+
+def test_export_csv_route_serves_the_collected_samples(admin_client, draw):
+    collect(admin_client, draw, 4)
+    collect(admin_client, draw, 9)
+    response = admin_client.get("/api/export.csv")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert "attachment" in response.headers["Content-Disposition"]
+    lines = response.get_data(as_text=True).splitlines()
+    assert lines[0] == ",".join(CSV_HEADER)
+    assert sorted(line.split(",", 1)[0] for line in lines[1:]) == ["4", "9"]
+
+
+def test_import_route_stores_a_csv_as_collect_samples(admin_client, draw, tmp_path):
+    collect(admin_client, draw, 6)
+    exported = admin_client.get("/api/export.csv").get_data()
+    other = new_store(tmp_path / "other")
+    import_dataset(exported, other)
+    again = export_csv(everything(other))
+
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "text/csv"}
+    response = admin_client.post("/api/samples/import", data=again, headers=headers)
+    assert response.status_code == 201 and response.get_json() == {"imported": 1}
+    listed = admin_client.get("/api/samples?digit=6").get_json()["samples"]
+    assert len(listed) == 2 and {s["source"] for s in listed} == {"collect"}
+
+
+def test_import_route_takes_a_multipart_npz(admin_client):
+    buffer = io.BytesIO()
+    np.savez(buffer, images=np.zeros((2, 28, 28), np.uint8), labels=np.array([1, 2], np.uint8))
+    response = admin_client.post(
+        "/api/samples/import",
+        data={"file": (io.BytesIO(buffer.getvalue()), "digits.npz")},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 201 and response.get_json() == {"imported": 2}
+
+
+def test_import_route_needs_the_admin_token(admin_client):
+    response = admin_client.post("/api/samples/import", data=csv_bytes([1] + [0] * 784))
+    assert response.status_code == 401 and "error" in response.get_json()
+    assert admin_client.get("/api/samples").get_json()["samples"] == []
+
+
+def test_import_route_refuses_a_bad_file_with_a_sentence(admin_client):
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    response = admin_client.post("/api/samples/import", data=b"not,a,dataset", headers=headers)
+    assert response.status_code == 400
+    assert "header label,pixel0" in response.get_json()["error"]
+    empty = admin_client.post("/api/samples/import", data=b"", headers=headers)
+    assert empty.status_code == 400 and "npz or CSV file" in empty.get_json()["error"]

@@ -78,6 +78,16 @@ def relabel_sample(sample_id: str) -> Response:
     return jsonify(_service().relabel_sample(sample_id, digit))
 
 
+@bp.post("/api/samples/import")
+def import_samples() -> tuple[Response, int]:
+    """Body: an npz or Kaggle-style CSV file, raw or as the multipart field ``file``: collect samples."""
+    upload = request.files.get("file")
+    data = upload.read() if upload is not None else request.get_data()
+    if not data:
+        raise InvalidRequest("Send an npz or CSV file as the body or in the multipart field 'file'.")
+    return jsonify(_service().import_samples(data)), 201
+
+
 def _service() -> DigitService:
     return current_app.extensions["digitrec"]
 

@@ -63,6 +63,13 @@ def export() -> Response:
     return response
 
 
+@api.get("/api/export.csv")
+def export_csv() -> Response:
+    response = Response(service().export_csv(), mimetype="text/csv")
+    response.headers["Content-Disposition"] = 'attachment; filename="digitrec-samples.csv"'
+    return response
+
+
 @api.get("/api/models")
 def models() -> Response:
     return jsonify(service().models())
