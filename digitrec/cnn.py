@@ -23,6 +23,10 @@ IMAGES = tf.TensorSpec([None, 28, 28], tf.float32)
 LABELS = tf.TensorSpec([None], tf.int32)
 RMSPROP_RHO = 0.9
 RMSPROP_EPSILON = 1e-7
+# TF1's RMSPropOptimizer (the original project's) starts its mean square at 1.0, not 0: a
+# single step from a fresh state is then close to plain SGD, moving each weight in
+# proportion to its gradient (from 0 it would be a sign step of lr * 3.2 on every weight).
+RMSPROP_INITIAL_MEAN_SQUARE = 1.0
 
 
 def configure_threads(threads: int = 1) -> None:
@@ -89,10 +93,12 @@ class CNNFunctions:
                 tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=self._logits(weights, x))
             )
         grads = tape.gradient(loss, weights)
-        # A fresh RMSProp state (mean square 0) each step: the update is a pure function of its inputs.
+        # A fresh RMSProp state each step: the update is a pure function of its inputs.
+        start = RMSPROP_RHO * RMSPROP_INITIAL_MEAN_SQUARE
+        mean_squares = [start + (1.0 - RMSPROP_RHO) * tf.square(g) for g in grads]
         return [
-            w - learning_rate * g / (tf.sqrt((1.0 - RMSPROP_RHO) * tf.square(g)) + RMSPROP_EPSILON)
-            for w, g in zip(weights, grads, strict=True)
+            w - learning_rate * g / (tf.sqrt(ms) + RMSPROP_EPSILON)
+            for w, g, ms in zip(weights, grads, mean_squares, strict=True)
         ], loss
 
     def tensors(self, weights: list[np.ndarray]) -> list[tf.Tensor]:

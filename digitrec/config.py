@@ -39,6 +39,8 @@ class Settings:
     fnn_learning_rate: float = 0.1 * 0.95**24 / 32 * 4  # see README "Online learning"
     fnn_l2: float = 0.001
     cnn_learning_rate: float = 1e-5
+    replay_size: int = 24  # training digits rehearsed in each online step
+    replay_pool: int = 600  # preprocessed training digits to draw them from
     follow_interval: float | None = None  # seconds between checks for a newer version; None: auto
     keep_last: int = 20  # weights kept for the newest versions...
     keep_every: int = 50  # ...and for every keep_every-th version
@@ -86,6 +88,13 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+def _non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("must be a whole number >= 0")
+    return value
+
+
 def _non_negative_float(raw: str) -> float:
     value = float(raw)
     if not value >= 0:  # also rejects NaN
@@ -128,6 +137,8 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "DIGITREC_FNN_LEARNING_RATE": ("fnn_learning_rate", _non_negative_float),
     "DIGITREC_FNN_L2": ("fnn_l2", _non_negative_float),
     "DIGITREC_CNN_LEARNING_RATE": ("cnn_learning_rate", _non_negative_float),
+    "DIGITREC_REPLAY_SIZE": ("replay_size", _non_negative_int),
+    "DIGITREC_REPLAY_POOL": ("replay_pool", _positive_int),
     "DIGITREC_FOLLOW_INTERVAL": ("follow_interval", _non_negative_float),
     "DIGITREC_KEEP_LAST": ("keep_last", _positive_int),
     "DIGITREC_KEEP_EVERY": ("keep_every", _positive_int),

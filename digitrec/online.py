@@ -26,13 +26,24 @@ from digitrec.store import ModelHistory
 from digitrec.weights import ModelWeights
 
 CANARY_SEED = 4  # which test-split digits form the canary; fixed so every worker scores the same set
+REPLAY_SEED = 5
+MODELS = ("fnn_updated", "cnn_updated")
+
+
+def _preprocessed_subset(split: str, size: int, seed: int) -> Digits:
+    digits = load_split(split)
+    index = np.random.default_rng(seed).permutation(len(digits))[:size]
+    return Digits(np.stack([preprocess_ink(image) for image in digits.images[index]]), digits.labels[index])
 
 
 def load_canary(size: int) -> Digits:
     """`size` test-split digits, put through the same preprocessing as a drawing: (size, 28, 28)."""
-    test = load_split("test")
-    index = np.random.default_rng(CANARY_SEED).permutation(len(test))[:size]
-    return Digits(np.stack([preprocess_ink(image) for image in test.images[index]]), test.labels[index])
+    return _preprocessed_subset("test", size, CANARY_SEED)
+
+
+def load_replay(size: int) -> Digits:
+    """`size` training digits, preprocessed, rehearsed alongside each correction: (size, 28, 28)."""
+    return _preprocessed_subset("fit", size, REPLAY_SEED)
 
 
 @dataclass(frozen=True)
@@ -68,15 +79,18 @@ class OnlineLearner:
         history: ModelHistory,
         settings: Settings,
         canary: Digits,
+        replay: Digits,
         rng: np.random.Generator | None = None,
     ):
         self.recognizer = recognizer
         self.history = history
         self.settings = settings
         self.canary = canary
+        self.replay = replay
         self.rng = rng or np.random.default_rng()
         self.lock = threading.Lock()  # learning and publishing only; predictions never take it
         self.baseline = self.score(recognizer.original_snapshot)
+        self._scores: dict[int, dict[str, float]] = {}  # canary accuracy by version (this store's)
         originals = recognizer.original_snapshot
         self.recognizer.cnn.step(originals.cnn_tensors, canary.images[:2], canary.labels[:2], 0.0)  # trace
 
@@ -91,10 +105,18 @@ class OnlineLearner:
         }
 
     def training_batch(self, strokes: list[np.ndarray], digits: list[int]) -> tuple[np.ndarray, np.ndarray]:
-        """Each digit's 24 augmented variants: images (24 * K, 28, 28), labels (24 * K,)."""
+        """Each digit's 24 augmented variants plus `replay_size` rehearsed training digits.
+
+        images (24 * K + R, 28, 28), labels (24 * K + R,). Rehearsal keeps a step from
+        forgetting everyone else's digits while it learns this user's style.
+        """
         images = np.concatenate([original_variants(points, self.rng) for points in strokes])
         labels = np.repeat(np.asarray(digits, np.int32), len(images) // len(digits))
-        return images, labels
+        rehearse = self.rng.choice(len(self.replay), self.settings.replay_size, replace=False)
+        return (
+            np.concatenate([images, self.replay.images[rehearse]]),
+            np.concatenate([labels, self.replay.labels[rehearse]]),
+        )
 
     def step(self, base: Snapshot, images: np.ndarray, labels: np.ndarray) -> ModelWeights:
         """Weights one FNN SGD step and one CNN RMSProp step from `base` on the batch."""
@@ -106,25 +128,56 @@ class OnlineLearner:
     def learn(self, correction: Correction) -> LearnOutcome:
         """Train on a stored correction and publish the result (or refuse it); see the module doc.
 
-        Raises StoreUnavailable if the store fails, PublishRaceLost after too many lost races.
+        The canary check is per model: a model whose step would fall more than
+        `canary_max_drop` below the originals keeps its previous weights; if both would,
+        the update is refused and recorded. Raises StoreUnavailable if the store fails,
+        PublishRaceLost after too many lost races.
         """
         images, labels = self.training_batch(correction.strokes, correction.digits)
         with self.lock:
             for _attempt in range(self.settings.publish_retries):
                 base = self.recognizer.follow(self.history, force=True)
-                candidate = self.recognizer.make_snapshot(base.version + 1, self.step(base, images, labels))
-                accuracy = self.score(candidate)
-                worst = max(self.baseline[name] - accuracy[name] for name in accuracy)
-                if worst > self.settings.canary_max_drop:
-                    return self._refuse(correction, base, accuracy)
+                stepped = self.recognizer.make_snapshot(base.version + 1, self.step(base, images, labels))
+                stepped_accuracy = self.score(stepped)
+                learned = [
+                    name
+                    for name in MODELS
+                    if self.baseline[name] - stepped_accuracy[name] <= self.settings.canary_max_drop
+                ]
+                if not learned:
+                    return self._refuse(correction, base, stepped_accuracy)
+                candidate, accuracy = self._combine(base, stepped, stepped_accuracy, learned)
                 record = self.history.publish(
-                    base.version, candidate.weights.to_bytes(), self._info(correction, accuracy)
+                    base.version,
+                    candidate.weights.to_bytes(),
+                    {**self._info(correction, accuracy), "learned": learned},
                 )
                 if record is not None:
+                    self._scores[record.version] = accuracy
                     self.recognizer.install(candidate)
                     return LearnOutcome(True, record.version, accuracy, _taught(correction.digits))
                 time.sleep(random.uniform(0.0, 0.02))  # another worker won: let it finish, then re-apply
         raise PublishRaceLost("Too many corrections arrived at once; yours is saved but was not applied.")
+
+    def _combine(
+        self, base: Snapshot, stepped: Snapshot, stepped_accuracy: dict[str, float], learned: list[str]
+    ) -> tuple[Snapshot, dict[str, float]]:
+        """The stepped models that passed the canary, the base's for the others; and their accuracy."""
+        if len(learned) == len(MODELS):
+            return stepped, stepped_accuracy
+        base_accuracy = self._score_of(base)
+        fnn = stepped if "fnn_updated" in learned else base
+        cnn = stepped if "cnn_updated" in learned else base
+        weights = ModelWeights(fnn.weights.fnn, cnn.weights.cnn)
+        accuracy = {
+            name: (stepped_accuracy if name in learned else base_accuracy)[name] for name in MODELS
+        }
+        return Snapshot(stepped.version, weights, cnn.cnn_tensors), accuracy
+
+    def _score_of(self, snapshot: Snapshot) -> dict[str, float]:
+        if snapshot.version not in self._scores:
+            self._scores[snapshot.version] = self.score(snapshot)
+        return self._scores[snapshot.version]
 
     def _info(self, correction: Correction, accuracy: dict[str, float]) -> dict:
         return {

@@ -29,7 +29,7 @@ from digitrec.config import Settings
 from digitrec.data import Digits
 from digitrec.dataset import DatasetError, export_csv, export_npz, import_dataset
 from digitrec.drawing import BlankDrawing, decode_image, render_strokes, stroke_points
-from digitrec.online import Correction, OnlineLearner, PublishRaceLost, load_canary
+from digitrec.online import Correction, OnlineLearner, PublishRaceLost, load_canary, load_replay
 from digitrec.recognizer import MODEL_NAMES, Recognizer, Snapshot
 from digitrec.store import ModelHistory, SampleStore, StoreUnavailable, open_blob_store
 from digitrec.weights import ModelWeights, load_shipped
@@ -58,19 +58,22 @@ class InvalidRequest(ValueError):
 
 @dataclass(frozen=True)
 class Engine:
-    """What every service in a process shares: the originals, their compiled CNN, the canary."""
+    """What every service in a process shares: the originals, their compiled CNN, canary and replay digits."""
 
     originals: ModelWeights
     cnn: CNNFunctions
     canary: Digits
+    replay: Digits
 
     @staticmethod
     @functools.cache
-    def load(models_dir: Path, canary_size: int) -> Engine:
-        """Loaded once per (models dir, canary size) per process; later calls share it."""
+    def load(models_dir: Path, canary_size: int, replay_pool: int) -> Engine:
+        """Loaded once per argument set per process; later calls share it."""
         configure_threads()
         originals = load_shipped(models_dir)
-        return Engine(originals, CNNFunctions(originals.cnn), load_canary(canary_size))
+        return Engine(
+            originals, CNNFunctions(originals.cnn), load_canary(canary_size), load_replay(replay_pool)
+        )
 
 
 @dataclass(frozen=True)
@@ -115,12 +118,16 @@ class DigitService:
 
     def __init__(self, settings: Settings, engine: Engine | None = None):
         self.settings = settings
-        self.engine = engine or Engine.load(Path(settings.models_dir), settings.canary_size)
+        self.engine = engine or Engine.load(
+            Path(settings.models_dir), settings.canary_size, settings.replay_pool
+        )
         blobs = open_blob_store(settings.store, settings.s3_endpoint_url)
         self.samples = SampleStore(blobs)
         self.history = ModelHistory(blobs, keep_last=settings.keep_last, keep_every=settings.keep_every)
         self.recognizer = Recognizer(self.engine.originals, settings.follow_seconds, cnn=self.engine.cnn)
-        self.learner = OnlineLearner(self.recognizer, self.history, settings, self.engine.canary)
+        self.learner = OnlineLearner(
+            self.recognizer, self.history, settings, self.engine.canary, self.engine.replay
+        )
         self.store_error: str | None = None  # why the store is considered down, or None
         self._retry_at = 0.0  # monotonic time of the next store check while it is down
         self._follow(force=True)
@@ -171,7 +178,7 @@ class DigitService:
         digits, verdicts = [], []
         for i, box in enumerate(drawing.boxes):
             one = {name: probs[name][i] for name in MODEL_NAMES}
-            verdict = answers.decide(one)
+            verdict = answers.decide(one, drawing.inputs[i])
             verdicts.append(verdict)
             digits.append(
                 {
@@ -210,7 +217,10 @@ class DigitService:
         ]
         snapshot = self.recognizer.snapshot
         probs = self.recognizer.predict(drawing.inputs, snapshot)
-        predicted = [answers.decide({n: probs[n][i] for n in MODEL_NAMES}).digit for i in range(len(labels))]
+        predicted = [
+            answers.decide({n: probs[n][i] for n in MODEL_NAMES}, drawing.inputs[i]).digit
+            for i in range(len(labels))
+        ]
         try:
             outcome = self.learner.learn(Correction(drawing.strokes, labels, sample_ids, predicted))
         except (StoreUnavailable, OSError) as err:
