@@ -1,4 +1,4 @@
-"""The command line: `python -m digitrec train | evaluate | predict | export` (CONTRACT.md)."""
+"""The command line: `python -m digitrec train | evaluate | predict | export | import` (CONTRACT.md)."""
 
 from __future__ import annotations
 
@@ -47,9 +47,18 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("files", nargs="+", type=Path, metavar="FILE")
     predict.set_defaults(run=_predict)
 
-    export = commands.add_parser("export", help="the collected dataset as an npz (images, labels)")
+    export = commands.add_parser(
+        "export",
+        help="the collected dataset as an npz (images, labels), or a Kaggle-style CSV if OUT ends in .csv",
+    )
     export.add_argument("out", type=Path, metavar="OUT.npz")
     export.set_defaults(run=_export)
+
+    load = commands.add_parser(
+        "import", help="add an npz or CSV dataset file to the store as collect samples"
+    )
+    load.add_argument("file", type=Path, metavar="FILE")
+    load.set_defaults(run=_import)
     return parser
 
 
@@ -112,15 +121,29 @@ def _predict(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     from digitrec.config import Settings
-    from digitrec.dataset import export_npz
+    from digitrec.dataset import export_csv, export_npz
     from digitrec.store import SampleStore, open_blob_store
 
     settings = Settings.from_env()
-    data = export_npz(SampleStore(open_blob_store(settings.store, settings.s3_endpoint_url)).all())
+    write = export_csv if args.out.suffix.lower() == ".csv" else export_npz
+    data = write(SampleStore(open_blob_store(settings.store, settings.s3_endpoint_url)).all())
     partial = args.out.with_name(args.out.name + ".partial")
     partial.write_bytes(data)
     os.replace(partial, args.out)  # never leave a half-written file under the requested name
     print(f"wrote {args.out}")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from digitrec.config import Settings
+    from digitrec.dataset import import_dataset
+    from digitrec.store import SampleStore, open_blob_store
+
+    settings = Settings.from_env()
+    records = import_dataset(
+        args.file.read_bytes(), SampleStore(open_blob_store(settings.store, settings.s3_endpoint_url))
+    )
+    print(f"imported {len(records)} samples from {args.file} into {settings.store}")
     return 0
 
 

@@ -2,6 +2,10 @@
 
 import base64
 import io
+import os
+import subprocess
+import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -19,6 +23,7 @@ from digitrec.dataset import (
 )
 from digitrec.drawing import preprocess_ink
 from digitrec.store import SampleStore, open_blob_store
+from digitrec.web import create_app
 
 
 def new_store(path) -> SampleStore:
@@ -165,10 +170,6 @@ TOKEN = "dataset-test-token"
 
 @pytest.fixture
 def admin_client(settings):
-    from dataclasses import replace
-
-    from digitrec.web import create_app
-
     return create_app(replace(settings, admin_token=TOKEN)).test_client()
 
 
@@ -227,3 +228,34 @@ def test_import_route_refuses_a_bad_file_with_a_sentence(admin_client):
     assert "header label,pixel0" in response.get_json()["error"]
     empty = admin_client.post("/api/samples/import", data=b"", headers=headers)
     assert empty.status_code == 400 and "npz or CSV file" in empty.get_json()["error"]
+
+
+# --- the CLI: python -m digitrec export OUT.csv / import FILE -------------------------------------
+
+
+def run_cli(*args: str, store) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DIGITREC_STORE": str(store)}
+    return subprocess.run(
+        [sys.executable, "-m", "digitrec", *args], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_cli_exports_csv_and_imports_it_into_another_store(store, tmp_path):
+    out = tmp_path / "samples.csv"
+    exported = run_cli("export", str(out), store=store.blobs.root)
+    assert exported.returncode == 0, exported.stderr
+    assert out.read_text().startswith("label,pixel0,")
+
+    other = tmp_path / "other"
+    imported = run_cli("import", str(out), store=other)
+    assert imported.returncode == 0, imported.stderr
+    assert "imported 3 samples" in imported.stdout
+    assert sorted(r.digit for r, _png in new_store(other).all()) == [1, 2, 7]
+
+
+def test_cli_import_of_a_bad_file_fails_and_stores_nothing(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("label,pixel0\n1,2\n")
+    result = run_cli("import", str(bad), store=tmp_path / "store")
+    assert result.returncode == 1 and "header label,pixel0" in result.stderr
+    assert everything(new_store(tmp_path / "store")) == []
