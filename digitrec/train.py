@@ -76,8 +76,8 @@ QUICK = TrainConfig(
         FNNHyperparameters(hidden=32, learning_rate=0.05, epochs=3),
     ),
     cnn=CNNHyperparameters(epochs=1),
-    limit=400,
-    robustness_count=20,
+    limit=300,
+    robustness_count=10,
 )
 
 

@@ -1,0 +1,93 @@
+"""Offline training: a tiny run writes a valid report; the pieces are seeded and reproducible."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from digitrec.canvas import render_digit
+from digitrec.data import load_split
+from digitrec.fnn import FNN
+from digitrec.store import SampleStore, open_blob_store
+from digitrec.train import (
+    QUICK,
+    EpochImages,
+    FNNHyperparameters,
+    StrokeSet,
+    collected_strokes,
+    train,
+    train_fnn,
+)
+
+
+def quiet(items, **_):
+    """No progress bars in tests."""
+    return items
+
+
+@pytest.fixture(scope="module")
+def small_set() -> StrokeSet:
+    return StrokeSet.from_digits(load_split("fit").subset(np.arange(120)))
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory) -> tuple[dict, object]:
+    out = tmp_path_factory.mktemp("models")
+    return train(QUICK, out, progress=quiet), out
+
+
+def test_quick_run_writes_weights_report_and_plots(quick_run):
+    report, out = quick_run
+    assert FNN.load(out / "fnn.npz").hidden == report["fnn"]["hyperparameters"]["hidden"]
+    with np.load(out / "cnn.npz") as cnn:
+        assert cnn.files[0] == "arr_0" and len(cnn.files) == 8
+    assert json.loads((out / "report.json").read_text()) == report
+    for name in report["plots"]:
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert {"fnn_curves.png", "fnn_confusion.png", "cnn_curves.png", "cnn_confusion.png"} <= set(
+        report["plots"]
+    )
+
+
+def test_report_has_what_the_models_page_reads(quick_run):
+    report, _ = quick_run
+    assert report["training_seconds"] > 0
+    for name in ("fnn", "cnn"):
+        section = report[name]
+        assert 0.0 <= section["test_accuracy"] <= 1.0
+        assert set(section["per_class_accuracy"]) <= {str(d) for d in range(10)}
+        assert len(section["history"]) >= 1 and "loss" in section["history"][0]
+        assert "hyperparameters" in section
+    assert len(report["fnn"]["grid"]) == len(QUICK.fnn_grid)
+    assert set(report["robustness"]["styles"]) >= {"thin", "thick", "small", "large", "shifted"}
+
+
+def test_epoch_images_depend_only_on_seed_and_epoch(small_set):
+    first = EpochImages(small_set, seed=1, fraction=0.5)
+    again = EpochImages(small_set, seed=1, fraction=0.5)
+    np.testing.assert_array_equal(first[3], again[3])
+    assert not np.array_equal(first[3], first[4])
+    assert first[0].shape == (len(small_set), 28, 28) and first[0].max() <= 1.0
+
+
+def test_fnn_training_is_reproducible_and_learns(small_set):
+    epochs = EpochImages(small_set, seed=1, fraction=0.5)
+    validation = (small_set.clean_images(), small_set.labels)
+    hp = FNNHyperparameters(hidden=32, epochs=4)
+    first = train_fnn(hp, epochs, validation, seed=3, progress=quiet)
+    again = train_fnn(hp, epochs, validation, seed=3, progress=quiet)
+    np.testing.assert_array_equal(first.net.params["w1"], again.net.params["w1"])
+    assert first.history[-1]["loss"] < first.history[0]["loss"]
+    assert first.validation_accuracy == max(row["validation_accuracy"] for row in first.history)
+
+
+def test_collected_samples_become_training_strokes(tmp_path):
+    digits = load_split("test").subset(np.arange(3))
+    samples = SampleStore(open_blob_store(str(tmp_path / "store")))
+    for image, label in zip(digits.images, digits.labels, strict=True):
+        samples.add(render_digit(image), int(label), "collect")
+    collected = collected_strokes(str(tmp_path / "store"))
+    assert sorted(collected.labels.tolist()) == sorted(digits.labels.tolist())
+    assert all(points.shape[1] == 2 and len(points) > 10 for points in collected.strokes)
