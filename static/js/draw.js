@@ -29,6 +29,7 @@ const ui = {
   answerLabel: find("[data-answer-label]"),
   answer: find("answer"),
   answerNote: find("[data-answer-note]"),
+  quickAnswer: find("[data-quick-answer]"),
   preview: find("[data-preview]"),
   previewImage: find("input-preview"),
   chartBlock: find("[data-chart-block]"),
@@ -240,6 +241,10 @@ function render(state) {
   setText(ui.answer, error || (unreadable ? result.message : (result?.answer ?? "")));
   ui.answer.classList.toggle("answer--message", Boolean(error) || unreadable);
   setText(ui.answerNote, result && !unreadable ? (result.message ?? "") : "");
+  // on a phone the result card is below the pad: repeat the answer where the finger is
+  ui.quickAnswer.hidden = result === null;
+  ui.quickAnswer.classList.toggle("quick-answer--stale", state.stale);
+  setText(ui.quickAnswer, result === null ? "" : `The models say: ${result.answer ?? "not a digit?"}`);
   renderPreview(error ? "" : (result?.input_preview ?? ""));
 
   renderBoxes(result, state);
