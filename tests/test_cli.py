@@ -1,0 +1,70 @@
+"""The command line (CONTRACT.md): evaluate --json, predict, export, and usage errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from digitrec.__main__ import main
+from digitrec.canvas import render_digit
+from digitrec.data import load_split
+from digitrec.store import SampleStore, open_blob_store
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    path = tmp_path / "store"
+    monkeypatch.setenv("DIGITREC_STORE", str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_split("test").subset(np.arange(0, 1990, 199))
+
+
+def test_evaluate_json_prints_the_contract_object(store, capsys):
+    assert main(["evaluate", "--split", "test", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert list(result) == ["split", "n", "fnn", "fnn_updated", "cnn", "cnn_updated", "answer"]
+    assert result["split"] == "test" and result["n"] == len(load_split("test"))
+    assert all(0.0 <= result[name] <= 1.0 for name in list(result)[2:])
+    # An empty store has no updated weights: the updated models are the originals.
+    assert result["fnn_updated"] == result["fnn"] and result["cnn_updated"] == result["cnn"]
+
+
+def test_predict_prints_the_answer_and_top_3_per_model(store, digits, tmp_path, capsys):
+    path = tmp_path / "drawing.png"
+    path.write_bytes(render_digit(digits.images[0]))
+    assert main(["predict", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"{path}: {digits.labels[0]}")
+    assert [line.split()[0] for line in lines[1:]] == ["fnn", "fnn_updated", "cnn", "cnn_updated"]
+    assert all(line.count("%") == 3 for line in lines[1:])
+
+
+def test_predict_reports_an_unreadable_file_and_fails(store, tmp_path, capsys):
+    path = tmp_path / "notes.txt"
+    path.write_text("not an image")
+    assert main(["predict", str(path)]) == 1
+    assert "not a readable PNG or JPEG" in capsys.readouterr().out
+
+
+def test_export_writes_the_collected_dataset(store, digits, tmp_path):
+    samples = SampleStore(open_blob_store(str(store)))
+    for image, label in zip(digits.images[:3], digits.labels[:3], strict=True):
+        samples.add(render_digit(image), int(label), "collect")
+    out = tmp_path / "dataset.npz"
+    assert main(["export", str(out)]) == 0
+    with np.load(out) as data:
+        assert data["images"].shape == (3, 28, 28) and data["images"].dtype == np.uint8
+        assert sorted(data["labels"].tolist()) == sorted(digits.labels[:3].tolist())
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_unknown_command_is_a_usage_error():
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fly"])
+    assert exit_info.value.code == 2
