@@ -87,7 +87,7 @@ function render(state) {
         "li",
         { "aria-current": digit === state.digit ? "true" : null, "data-digit": digit },
         h("span", { class: "counts__digit" }, String(digit)),
-        h("span", { class: "counts__n" }, `${n} sample${n === 1 ? "" : "s"}`),
+        h("span", { class: "counts__n" }, String(n), h("span", { class: "counts__unit" }, n === 1 ? " sample" : " samples")),
       ),
     ),
   );
