@@ -1,0 +1,110 @@
+"""OnlineLearner: augment, step both models, check the canary, publish (retrying lost races)."""
+
+import numpy as np
+import pytest
+
+from digitrec.config import ROOT, Settings
+from digitrec.drawing import stroke_points
+from digitrec.online import Correction, OnlineLearner, PublishRaceLost
+from digitrec.recognizer import Recognizer
+from digitrec.service import Engine
+from digitrec.store import LocalBlobStore, ModelHistory
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine.load(ROOT / "models", 300, 600)
+
+
+@pytest.fixture
+def history(tmp_path) -> ModelHistory:
+    return ModelHistory(LocalBlobStore(tmp_path / "store"))
+
+
+def learner_for(engine, history, **changes) -> OnlineLearner:
+    settings = Settings(store="unused", follow_interval=0.0).replace(**changes)
+    recognizer = Recognizer(engine.originals, cnn=engine.cnn)
+    rng = np.random.default_rng(0)
+    return OnlineLearner(recognizer, history, settings, engine.canary, engine.replay, rng)
+
+
+@pytest.fixture
+def correction(engine) -> Correction:
+    image = engine.replay.images[0]
+    return Correction([stroke_points(image)], [int(engine.replay.labels[0])], ["s1"], [None])
+
+
+def test_a_correction_becomes_24_variants_plus_rehearsed_digits(engine, history, correction):
+    learner = learner_for(engine, history, replay_size=10)
+    images, labels = learner.training_batch(correction.strokes * 2, [3, 5])
+    assert images.shape == (48 + 10, 28, 28)
+    assert list(labels[:48]) == [3] * 24 + [5] * 24
+    assert images.max() <= 1.0 and images[:48].reshape(48, -1).max(axis=1).min() > 0.5
+
+
+def test_learning_publishes_the_next_version_and_swaps_it_in(engine, history, correction):
+    learner = learner_for(engine, history)
+    outcome = learner.learn(correction)
+    assert outcome.accepted and outcome.version == 1
+    record = history.get(1)
+    assert record.parent == 0
+    assert record.info["sample_id"] == "s1" and record.info["digit"] == correction.digits[0]
+    assert set(record.info["accuracy"]) == {"fnn_updated", "cnn_updated"}
+    assert learner.recognizer.snapshot.version == 1
+    stored = learner.recognizer.snapshot.weights
+    assert not np.array_equal(stored.fnn.params["w1"], engine.originals.fnn.params["w1"])
+
+
+def test_the_originals_never_change(engine, history, correction):
+    before = engine.originals.fnn.params["w1"].copy()
+    learner_for(engine, history).learn(correction)
+    np.testing.assert_array_equal(engine.originals.fnn.params["w1"], before)
+    np.testing.assert_array_equal(engine.cnn.model.get_weights()[0], engine.originals.cnn[0])
+
+
+def test_an_update_that_ruins_the_canary_is_refused_and_recorded(engine, history, correction):
+    learner = learner_for(
+        engine, history, fnn_learning_rate=50.0, cnn_learning_rate=50.0, canary_max_drop=0.0
+    )
+    outcome = learner.learn(correction)
+    assert not outcome.accepted
+    assert outcome.version == 0 and history.latest() == 0
+    events = history.events()
+    assert len(events) == 1 and events[0]["event"] == "update_refused"
+    assert events[0]["sample_id"] == "s1"
+
+
+def test_a_model_that_fails_the_canary_keeps_its_weights_while_the_other_learns(engine, history, correction):
+    learner = learner_for(engine, history, fnn_learning_rate=50.0, canary_max_drop=0.02)
+    outcome = learner.learn(correction)
+    assert outcome.accepted
+    assert history.get(1).info["learned"] == ["cnn_updated"]
+    np.testing.assert_array_equal(
+        learner.recognizer.snapshot.weights.fnn.params["w1"], engine.originals.fnn.params["w1"]
+    )
+
+
+def test_a_lost_race_is_re_applied_on_the_winners_version(engine, history, correction, tmp_path):
+    learner = learner_for(engine, history)
+    other_worker = ModelHistory(LocalBlobStore(tmp_path / "store"))
+    real_publish = history.publish
+    calls = []
+
+    def publish_after_a_rival(parent, weights, info):
+        if not calls:
+            other_worker.publish(parent, engine.originals.to_bytes(), {"by": "rival"})
+        calls.append(parent)
+        return real_publish(parent, weights, info)
+
+    history.publish = publish_after_a_rival
+    outcome = learner.learn(correction)
+    assert calls == [0, 1]
+    assert outcome.accepted and outcome.version == 2
+    assert history.get(2).parent == 1 and history.get(1).info == {"by": "rival"}
+
+
+def test_too_many_lost_races_give_up_with_a_clear_error(engine, history, correction):
+    learner = learner_for(engine, history, publish_retries=3)
+    history.publish = lambda parent, weights, info: None
+    with pytest.raises(PublishRaceLost, match="saved"):
+        learner.learn(correction)
