@@ -109,6 +109,26 @@ def test_live_prediction_appears_without_pressing_predict(page: Page) -> None:
     expect(chart.locator(".bars__model--voter .hist__bar--best")).to_have_count(2)
 
 
+def test_live_answers_arrive_while_the_pen_is_still_down(page: Page) -> None:
+    open_draw_page(page)
+    sent = recorded_requests(page, "/api/predict")
+    canvas = page.get_by_test_id("canvas").bounding_box()
+    assert canvas is not None
+    x, top = canvas["x"] + canvas["width"] / 2, canvas["y"] + canvas["height"] * 0.15
+
+    page.mouse.move(x, top)
+    page.mouse.down()
+    for step in range(600):  # a long stroke, up and down, until the page asks for an answer
+        if sent:
+            break
+        page.mouse.move(x, top + (step % 60) * 3)
+        page.wait_for_timeout(20)
+
+    assert sent, "no prediction was requested during the stroke"
+    expect(page.get_by_test_id("answer")).to_have_text("1")
+    page.mouse.up()
+
+
 def test_an_answer_arriving_after_clear_is_dropped(page: Page) -> None:
     open_draw_page(page)
     held: list[Route] = []

@@ -6,7 +6,7 @@ import { DrawingPad, drawBoxes } from "./canvas.js";
 import { digitHistogram } from "./charts.js";
 import { find, formatPercent, h, setText } from "./dom.js";
 
-const LIVE_DELAY_MS = 350; // while the pen moves: at most a few requests a second
+const LIVE_INTERVAL_MS = 350; // while the pen moves: at most one request this often
 const STROKE_END_DELAY_MS = 60; // when a stroke ends: answer almost at once
 const MODELS = [
   ["fnn_updated", "FNN updated"],
@@ -73,7 +73,7 @@ let revision = 0; // bumped by every change to the drawing
 let sent = 0; // bumped by every request and by Clear; only the newest request's answer is shown
 let inFlight = false;
 let queued = null; // {explicit} when a request must follow the one in flight
-let timer = 0;
+let timer = 0; // the scheduled live request, 0 when none
 
 const pad = new DrawingPad(ui.canvas, { onChange: ({ done }) => drawingChanged(done) });
 
@@ -86,17 +86,27 @@ function drawingChanged(strokeDone) {
   revision += 1;
   if (state.result && !state.stale) update({ stale: true });
   if (state.error) update({ error: "" });
-  if (state.live) schedule(strokeDone ? STROKE_END_DELAY_MS : LIVE_DELAY_MS);
+  if (!state.live) return;
+  if (strokeDone) schedule(STROKE_END_DELAY_MS);
+  else if (!timer) schedule(LIVE_INTERVAL_MS); // throttled, not debounced: answers follow a long stroke
 }
 
 function schedule(delay) {
+  unschedule();
+  timer = setTimeout(() => {
+    timer = 0;
+    predict({ explicit: false });
+  }, delay);
+}
+
+function unschedule() {
   clearTimeout(timer);
-  timer = setTimeout(() => predict({ explicit: false }), delay);
+  timer = 0;
 }
 
 /** Send the drawing; with one request in flight the next one waits, so answers arrive in order. */
 async function predict({ explicit }) {
-  clearTimeout(timer);
+  unschedule();
   if (!explicit && !pad.hasInk) return;
   if (inFlight) {
     queued = { explicit: explicit || Boolean(queued?.explicit) };
@@ -139,7 +149,7 @@ function showResult(result, drawn) {
 }
 
 function clear() {
-  clearTimeout(timer);
+  unschedule();
   sent += 1;
   revision += 1;
   queued = null;
