@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -318,3 +319,22 @@ def test_open_blob_store_picks_the_backend_from_the_url(tmp_path: Path) -> None:
 def test_open_blob_store_refuses_malformed_s3_urls(url: str) -> None:
     with pytest.raises(ValueError):
         open_blob_store(url)
+
+
+def test_a_request_the_bucket_policy_denies_raises_store_unavailable(s3: S3Server) -> None:
+    bucket = s3.create_bucket()
+    deny_puts = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:PutObject",
+                "Resource": f"arn:aws:s3:::{bucket}/*",
+            }
+        ],
+    }
+    s3.client().put_bucket_policy(Bucket=bucket, Policy=json.dumps(deny_puts))
+    store = S3BlobStore(bucket, endpoint_url=s3.endpoint_url)
+    with pytest.raises(StoreUnavailable):
+        store.put("k", b"x")

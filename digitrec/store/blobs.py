@@ -30,7 +30,8 @@ _KEY = re.compile(rf"{_SEGMENT}(?:/{_SEGMENT})*", re.ASCII)
 _LIST_PAGE = 1000  # S3's maximum keys per ListObjectsV2 call
 # Fail fast when the endpoint is down: callers answer 503 rather than hang a worker.
 _S3_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 2})
-# S3 errors that say "the store is not usable right now" rather than "no such key".
+# S3 errors that say "the store is not usable right now" rather than "no such key"
+# (besides any 5xx and any 403: a denied request is a misconfigured store, not a bad key).
 _UNAVAILABLE_CODES = frozenset(
     {"NoSuchBucket", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"}
 )
@@ -214,7 +215,7 @@ def _unavailable(err: Exception) -> bool:
         return not isinstance(err, ParamValidationError)
     if isinstance(err, ClientError):
         code, status = _error_code(err)
-        return status >= 500 or code in _UNAVAILABLE_CODES
+        return status >= 500 or status == 403 or code in _UNAVAILABLE_CODES
     return False
 
 
