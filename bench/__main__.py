@@ -81,6 +81,8 @@ def run_benchmark(plan: Plan, workers: int) -> dict[str, Any]:
             post_json_request(HOST, server.port, "/api/predict", {"image": d.data_url}) for d in drawings
         ]
         results["cold_start_s"] = _cold_start(server.port, predict[0], began)
+        # What starting cost each worker in CPU: the cold start a quiet machine would see.
+        results["cold_start_worker_cpu_s"] = max(_cpu_seconds(pid) for pid in server.pids())
         results["correct_answers"] = _correct_answers(server.port, predict, drawings)
         run_requests(HOST, server.port, predict, concurrency=workers, seconds=plan.warmup_seconds)
         results["predict_c1"] = _measure(server, predict, concurrency=1, seconds=plan.latency_seconds)
@@ -98,6 +100,9 @@ def run_benchmark(plan: Plan, workers: int) -> dict[str, Any]:
     results["peak_rss_mb_max"] = max(results["peak_rss_mb"].values())
     results["baseline"] = _run_baseline(drawings, plan.baseline_count)
     results["speedup"] = round(results["baseline"]["p50_ms"] / results["predict_c1"]["p50_ms"], 1)
+    results["speedup_cpu"] = round(
+        results["baseline"]["cpu_ms_per_request"] / results["predict_c1"]["server_cpu_ms_per_request"], 1
+    )
     results["machine"]["loadavg_after"] = _loadavg()
     results["targets"] = check_targets(results)
     return results
@@ -161,7 +166,11 @@ def _run_baseline(drawings: list[Drawing], count: int) -> dict[str, Any]:
         check=True,
     )
     seconds = json.loads(completed.stdout)
-    return {"n": seconds["n"], **{f"{k}_ms": round(seconds[k] * 1000, 2) for k in ("p50", "mean", "p99")}}
+    return {
+        "n": seconds["n"],
+        **{f"{k}_ms": round(seconds[k] * 1000, 2) for k in ("p50", "mean", "p99")},
+        "cpu_ms_per_request": round(seconds["cpu"] * 1000, 2),
+    }
 
 
 def _peak_rss_mb(pid: int) -> float:

@@ -72,7 +72,7 @@ def check_targets(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def format_table(results: dict[str, Any]) -> str:
     """The human summary: every measurement, then the targets with pass/fail."""
-    rows = [("measurement", "p50 ms", "p95 ms", "p99 ms", "req/s", "n", "fail", "server CPU ms/req")]
+    rows = [("measurement", "p50 ms", "p95 ms", "p99 ms", "req/s", "n", "fail", "CPU ms/req")]
     for key, label in (
         ("predict_c1", "POST /api/predict, 1 client"),
         ("predict_c4", "POST /api/predict, 4 clients"),
@@ -88,7 +88,7 @@ def format_table(results: dict[str, Any]) -> str:
     base = results["baseline"]
     rows.append(
         ("naive baseline (model.predict)", f"{base['p50_ms']:.2f}", "", f"{base['p99_ms']:.2f}",
-         "", str(base["n"]), "", "")
+         "", str(base["n"]), "", f"{base['cpu_ms_per_request']:.2f}")
     )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in
@@ -97,9 +97,11 @@ def format_table(results: dict[str, Any]) -> str:
     rss = ", ".join(f"{mb:.0f}" for mb in results["peak_rss_mb"].values())
     lines += [
         "",
-        f"cold start to first prediction: {results['cold_start_s']:.2f} s",
+        f"cold start to first prediction: {results['cold_start_s']:.2f} s "
+        f"(CPU of the slowest worker: {results['cold_start_worker_cpu_s']:.2f} s)",
         f"peak RSS per worker: {rss} MB",
-        f"speed-up over the naive baseline (p50): {results['speedup']:.1f}x",
+        f"speed-up over the naive baseline (p50): {results['speedup']:.1f}x "
+        f"(CPU per request: {results['speedup_cpu']:.1f}x)",
         f"drawings answered correctly: {results['correct_answers']}",
         f"load average before / after: {results['machine']['loadavg_before']} / "
         f"{results['machine']['loadavg_after']}",

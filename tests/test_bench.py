@@ -56,7 +56,8 @@ def test_cold_start_memory_and_baseline_are_measured(quick_run):
     assert len(results["peak_rss_mb"]) == results["workers"]
     assert all(mb > 0 for mb in results["peak_rss_mb"].values())
     assert results["baseline"]["n"] > 0 and results["baseline"]["p50_ms"] > 0
-    assert results["speedup"] > 0
+    assert results["speedup"] > 0 and results["speedup_cpu"] > 0
+    assert results["cold_start_worker_cpu_s"] > 0
 
 
 def test_the_table_lists_every_target(quick_run):
