@@ -14,15 +14,17 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
+from digitrec.config import Settings
 from digitrec.ratelimit import Rate, RateLimiter, retry_after_header
 from digitrec.service import DigitService, InvalidRequest
+from digitrec.web.errors import error_response
 
 bp = Blueprint("admin", __name__)
 
 FAILED_LOGINS = Rate(10, 60, 10)  # wrong tokens per client before 429: guessing stays hopeless
 
 
-def init_app(app: Flask, settings: Any) -> None:
+def init_app(app: Flask, settings: Settings) -> None:
     """Register the admin routes; ``settings.admin_token`` None or "" keeps them disabled."""
     app.extensions["digitrec_admin_token"] = (settings.admin_token or "").encode()
     app.extensions["digitrec_admin_failures"] = RateLimiter(FAILED_LOGINS)
@@ -33,17 +35,19 @@ def init_app(app: Flask, settings: Any) -> None:
 def require_token() -> Response | None:
     expected: bytes = current_app.extensions["digitrec_admin_token"]
     if not expected:
-        return _error(403, "Admin endpoints are disabled: the server has no DIGITREC_ADMIN_TOKEN.")
+        return error_response(403, "Admin endpoints are disabled: the server has no DIGITREC_ADMIN_TOKEN.")
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected):
         return None
     failures: RateLimiter = current_app.extensions["digitrec_admin_failures"]
     wait = failures.acquire(request.remote_addr or "unknown")
     if wait > 0:
-        response = _error(429, "Too many wrong admin tokens from your address; please wait.")
+        response = error_response(429, "Too many wrong admin tokens from your address; please wait.")
         response.headers["Retry-After"] = retry_after_header(wait)
         return response
-    response = _error(401, "This admin endpoint needs the header 'Authorization: Bearer <admin token>'.")
+    response = error_response(
+        401, "This admin endpoint needs the header 'Authorization: Bearer <admin token>'."
+    )
     response.headers["WWW-Authenticate"] = 'Bearer realm="digitrec admin"'
     return response
 
@@ -107,9 +111,3 @@ def _integer_field(body: dict[str, Any], name: str, low: int, high: int | None) 
         bounds = f"{low}..{high}" if high is not None else f">= {low}"
         raise InvalidRequest(f"'{name}' must be {bounds}.")
     return value
-
-
-def _error(status: int, message: str) -> Response:
-    response = jsonify(error=message)
-    response.status_code = status
-    return response

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, request
 from flask.json.provider import DefaultJSONProvider
 from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from digitrec.config import Settings
 from digitrec.ratelimit import Rate, RateLimiter, retry_after_header
+from digitrec.web.errors import error_response
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -71,7 +73,7 @@ class NestingSafeJSONProvider(DefaultJSONProvider):
             raise ValueError("The JSON is nested too deeply.") from None
 
 
-def init_app(app: Flask, settings: Any) -> None:
+def init_app(app: Flask, settings: Settings) -> None:
     """Install the proxy fix, body limit, rate limits, CORS and security headers on ``app``.
 
     ``settings`` provides ``max_content_length``, ``trusted_proxies``, ``rate_uploads``,
@@ -98,7 +100,7 @@ def init_app(app: Flask, settings: Any) -> None:
         length = request.content_length
         if length is not None and length > settings.max_content_length:
             limit = _megabytes(settings.max_content_length)
-            return _error(413, f"The request is too large (the limit is {limit}).")
+            return error_response(413, f"The request is too large (the limit is {limit}).")
         return None
 
     @app.before_request
@@ -112,7 +114,7 @@ def init_app(app: Flask, settings: Any) -> None:
             return None
         seconds = retry_after_header(wait)
         name = LIMITED_ROUTES[(request.method, rule)]
-        response = _error(429, _TOO_MANY[name].format(seconds))
+        response = error_response(429, _TOO_MANY[name].format(seconds))
         response.headers["Retry-After"] = seconds
         return response
 
@@ -132,12 +134,6 @@ def init_app(app: Flask, settings: Any) -> None:
             methods=["GET", "POST", "PATCH", "DELETE"],
             max_age=600,
         )
-
-
-def _error(status: int, message: str) -> Response:
-    response = jsonify(error=message)
-    response.status_code = status
-    return response
 
 
 def _megabytes(size: int) -> str:
