@@ -6,6 +6,10 @@ never wait on learning, and a correction being learned does not block the worker
 """
 
 import os
+import sys
+
+# Serving never plots: keep Keras from importing matplotlib in every worker (~27 MB, ~0.4 s each).
+sys.modules.setdefault("matplotlib", None)
 
 # Workers inherit these before they import numpy: single-threaded BLAS, because multi-threaded
 # BLAS on tiny matrices spin-waits for cores that other workers and requests are using.
