@@ -294,6 +294,11 @@ def test_without_consent_nothing_is_sent_and_the_page_says_what_would_have_happe
     assert sent == []
     assert server_version(page) == before
 
+    page.get_by_test_id("consent").check()  # changing one's mind still works
+    with page.expect_response("**/api/feedback"):
+        page.get_by_test_id("submit-correction").click()
+    assert json.loads(sent[0].post_data or "{}")["digit"] == 1
+
 
 def test_a_drawn_42_answers_42_with_two_boxes(page: Page) -> None:
     open_draw_page(page)

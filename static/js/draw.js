@@ -204,11 +204,11 @@ function notADigit() {
 async function teach(digits) {
   const what = digits.length > 1 ? `“${digits}”` : `a ${digits}`;
   if (!ui.consent.checked) {
+    // the question stays open: ticking the box and answering again still teaches the models
     say(
       `Nothing was sent. With your permission (the box above), your drawing would have been stored as ${what} ` +
         "and the models would have learned from it right away.",
     );
-    update({ feedback: "done", correcting: false });
     return;
   }
   update({ feedback: "sending", message: "Teaching the models…", messageKind: "info" });
