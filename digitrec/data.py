@@ -35,6 +35,11 @@ class Digits:
         return Digits(self.images[index], self.labels[index])
 
 
+def validation_mask(count: int) -> np.ndarray:
+    """bool (count,): which of the `count` train digits are the validation set (fixed seed)."""
+    return np.random.default_rng(2017).random(count) < VALIDATION_FRACTION
+
+
 def load_split(split: str, path: Path = BOOTSTRAP) -> Digits:
     """split: "train", "test", "validation" (10% of train) or "fit" (train minus validation)."""
     with np.load(path, allow_pickle=False) as data:
@@ -47,7 +52,7 @@ def load_split(split: str, path: Path = BOOTSTRAP) -> Digits:
     train = Digits(images[~is_test], labels[~is_test])
     if split == "train":
         return train
-    validation = np.random.default_rng(2017).random(len(train)) < VALIDATION_FRACTION
+    validation = validation_mask(len(train))
     if split == "validation":
         return train.subset(validation)
     if split == "fit":

@@ -25,6 +25,7 @@ PEN = 2.5  # stroke width of the redrawn digit, px at 28x28 (MNIST's typical)
 SUPERSAMPLE = 4  # render at 4x and average down: anti-aliased edges
 WORK_SIDE = 64  # the crop is resized to this longer side before skeletonising
 INK_THRESHOLD = 0.3  # ink level (0 white .. 1 black) that counts as a stroke
+STROKE_LEVEL = 0.3  # after resizing, a stroke is ink >= STROKE_LEVEL x the darkest pixel
 SPUR_WIDTHS = 1.0  # skeleton side branches up to this many stroke widths long are artefacts
 MAX_SHEAR = 1.0  # limit of the deskew correction (dx per dy)
 MAX_PIXELS = 40_000_000  # larger images are refused (decompression bombs)
@@ -143,7 +144,7 @@ def _skeleton_points(ink: np.ndarray) -> np.ndarray:
         dtype=np.float32,
     )
     # Thin pens on big images fade when shrunk: judge ink relative to the darkest stroke.
-    strokes = resized >= INK_THRESHOLD * max(float(resized.max()), 1e-6)
+    strokes = resized >= STROKE_LEVEL * max(float(resized.max()), 1e-6)
     strokes = np.pad(strokes, 1)
     skeleton = skeletonize(strokes)
     # Thick strokes leave short side branches in the skeleton; a pen stroke has none.

@@ -34,7 +34,8 @@ def curves(history: list[dict[str, float]], title: str) -> plt.Figure:
     loss_axes.plot(epochs, [row["loss"] for row in history], color="tab:red")
     loss_axes.set(title=f"{title}: training loss", xlabel="epoch", ylabel="cross-entropy")
     for key, label in (("train_accuracy", "train"), ("validation_accuracy", "validation")):
-        accuracy_axes.plot(epochs, [100 * row[key] for row in history], label=label)
+        if all(key in row for row in history):
+            accuracy_axes.plot(epochs, [100 * row[key] for row in history], label=label)
     accuracy_axes.set(title=f"{title}: accuracy", xlabel="epoch", ylabel="%")
     accuracy_axes.legend()
     accuracy_axes.grid(alpha=0.3)

@@ -10,6 +10,7 @@ recipe are chosen on the validation set carved from train (`data.load_split`).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import time
@@ -23,7 +24,7 @@ from tqdm import tqdm
 
 from digitrec import evaluate, plots
 from digitrec.augment import training_images
-from digitrec.data import Digits, load_split
+from digitrec.data import Digits, load_split, validation_mask
 from digitrec.drawing import DrawingError, decode_image, render_strokes, stroke_points
 from digitrec.fnn import FNN
 
@@ -50,6 +51,7 @@ class CNNHyperparameters:
     batch_size: int = 64
     learning_rate: float = 2e-3
     final_fraction: float = 0.02  # the learning rate ends at learning_rate * final_fraction
+    ema_momentum: float | None = 0.999  # ship the moving average of the weights (steadier than the last step)
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class TrainConfig:
     cnn: CNNHyperparameters = CNNHyperparameters()
     distorted_fraction: float = 0.5  # share of each epoch's images that are randomly distorted
     limit: int | None = None  # use only the first `limit` train and test digits (smoke runs)
+    refit: bool = True  # train the shipped models on all train digits once the grid has chosen
     robustness_count: int = 1000  # test digits drawn in each canvas style
     weights_dtype: str = "float32"
 
@@ -109,14 +112,25 @@ class EpochImages:
     Epoch e distorts a random `fraction` of the digits (rotation, aspect, shear,
     elastic) and keeps the rest clean; it depends only on (seed, e), so every FNN
     of the grid and the CNN see the same images, and a rerun sees them again.
+    `subset(rows)` is a view on some of the digits sharing the rendered epochs.
     """
 
     def __init__(self, data: StrokeSet, seed: int, fraction: float):
         self.data = data
         self.seed = seed
         self.fraction = fraction
+        self.rows = np.arange(len(data))
         self.clean = _to_uint8(data.clean_images())
         self._cache: dict[int, np.ndarray] = {}
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.data.labels[self.rows]
+
+    def subset(self, rows: np.ndarray) -> EpochImages:
+        view = copy.copy(self)  # shares the clean images and the rendered epochs
+        view.rows = self.rows[rows]
+        return view
 
     def __getitem__(self, epoch: int) -> np.ndarray:
         if epoch not in self._cache:
@@ -127,7 +141,7 @@ class EpochImages:
                 strokes = [self.data.strokes[i] for i in chosen]
                 images[chosen] = _to_uint8(training_images(strokes, rng))
             self._cache[epoch] = images
-        return self._cache[epoch].astype(np.float32) / 255.0
+        return self._cache[epoch][self.rows].astype(np.float32) / 255.0
 
 
 def _to_uint8(images: np.ndarray) -> np.ndarray:
@@ -158,24 +172,26 @@ class FNNRun:
     hyperparameters: FNNHyperparameters
     net: FNN
     best_epoch: int  # 1-based
-    validation_accuracy: float
+    validation_accuracy: float | None
     history: list[dict[str, float]]
 
 
 def train_fnn(
     hp: FNNHyperparameters,
     epochs: EpochImages,
-    validation: tuple[np.ndarray, np.ndarray],
+    validation: tuple[np.ndarray, np.ndarray] | None,
     seed: int,
     progress: Progress = tqdm,
 ) -> FNNRun:
-    """Minibatch SGD with learning-rate decay; keeps the epoch with the best validation accuracy."""
+    """Minibatch SGD with learning-rate decay on (images (N, 28, 28), labels (N,)).
+
+    With a validation set, keeps the epoch with the best validation accuracy; without, the last.
+    """
     rng = np.random.default_rng(seed)
     net = FNN.initialise(hp.hidden, seed)
-    labels = epochs.data.labels
-    x_val, y_val = validation[0].reshape(len(validation[0]), -1), validation[1]
+    labels = epochs.labels
     learning_rate, history = hp.learning_rate, []
-    best = (-1.0, 0, net)
+    best: tuple[float | None, int, FNN] = (None, hp.epochs, net)
     bar = progress(range(hp.epochs), desc=f"FNN h={hp.hidden} lr={hp.learning_rate} l2={hp.l2}", leave=False)
     for epoch in bar:
         x = epochs[epoch].reshape(len(labels), -1)
@@ -187,12 +203,14 @@ def train_fnn(
             "epoch": epoch + 1,
             "loss": loss,
             "train_accuracy": evaluate.accuracy(net(x), labels),
-            "validation_accuracy": evaluate.accuracy(net(x_val), y_val),
         }
         history.append(record)
-        if record["validation_accuracy"] > best[0]:
-            snapshot = FNN({name: value.copy() for name, value in net.params.items()})
-            best = (record["validation_accuracy"], epoch + 1, snapshot)
+        if validation is None:
+            continue
+        score = evaluate.accuracy(net(validation[0].reshape(len(validation[0]), -1)), validation[1])
+        record["validation_accuracy"] = score
+        if best[0] is None or score > best[0]:
+            best = (score, epoch + 1, FNN({name: value.copy() for name, value in net.params.items()}))
     return FNNRun(hp, best[2], best[1], best[0], history)
 
 
@@ -227,7 +245,7 @@ class CNNRun:
 def train_cnn(
     hp: CNNHyperparameters,
     epochs: EpochImages,
-    validation: tuple[np.ndarray, np.ndarray],
+    validation: tuple[np.ndarray, np.ndarray] | None,
     seed: int,
     progress: Progress = tqdm,
 ) -> CNNRun:
@@ -238,13 +256,14 @@ def train_cnn(
 
     tf.keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
-    labels = epochs.data.labels
+    labels = epochs.labels
     steps_per_epoch = max(1, len(labels) // hp.batch_size)
     schedule = tf.keras.optimizers.schedules.CosineDecay(
         hp.learning_rate, hp.epochs * steps_per_epoch, alpha=hp.final_fraction
     )
     model = build_cnn(seed)
-    optimizer = tf.keras.optimizers.Adam(schedule)
+    use_ema = hp.ema_momentum is not None
+    optimizer = tf.keras.optimizers.Adam(schedule, use_ema=use_ema, ema_momentum=hp.ema_momentum or 0.99)
     images_spec = tf.TensorSpec([None, 28, 28], tf.float32)
 
     @tf.function(input_signature=[images_spec, tf.TensorSpec([None], tf.int32)])
@@ -271,15 +290,28 @@ def train_cnn(
         losses = [
             float(step(x[batch], labels[batch])) for batch in order.reshape(steps_per_epoch, hp.batch_size)
         ]
-        history.append(
-            {
-                "epoch": epoch + 1,
-                "loss": float(np.mean(losses)),
-                "train_accuracy": evaluate.accuracy(probabilities(x), labels),
-                "validation_accuracy": evaluate.accuracy(probabilities(validation[0]), validation[1]),
-            }
-        )
+        record = {
+            "epoch": epoch + 1,
+            "loss": float(np.mean(losses)),
+            "train_accuracy": evaluate.accuracy(probabilities(x), labels),
+        }
+        if validation is not None:
+            record["validation_accuracy"] = evaluate.accuracy(probabilities(validation[0]), validation[1])
+        history.append(record)
+    if use_ema:
+        optimizer.finalize_variable_values(model.trainable_variables)
+        if validation is not None:
+            history[-1]["validation_accuracy_averaged"] = evaluate.accuracy(
+                probabilities(validation[0]), validation[1]
+            )
     return CNNRun([w.astype(np.float32) for w in model.get_weights()], history)
+
+
+def _validation_of(history: list[dict[str, float]]) -> dict[str, float]:
+    """{"validation_accuracy": the final one (of the averaged weights if any)}, or {} without validation."""
+    last = history[-1]
+    value = last.get("validation_accuracy_averaged", last.get("validation_accuracy"))
+    return {} if value is None else {"validation_accuracy": value}
 
 
 # --- the whole run ---------------------------------------------------------------------------
@@ -297,23 +329,31 @@ def train(
     started = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    fit, validation, test = (load_split(name) for name in ("fit", "validation", "test"))
+    train_digits, test = load_split("train"), load_split("test")
     if config.limit:
-        fit, validation, test = (
-            d.subset(np.arange(min(len(d), config.limit))) for d in (fit, validation, test)
-        )
-    training = StrokeSet.from_digits(fit)
+        train_digits, test = (d.subset(np.arange(min(len(d), config.limit))) for d in (train_digits, test))
+    held_out = validation_mask(len(train_digits))
+    training = StrokeSet.from_digits(train_digits)
     if collected is not None and len(collected):
         training = training + collected
+        held_out = np.concatenate([held_out, np.zeros(len(collected), bool)])  # collected: always fit
     epochs = EpochImages(training, config.seed, config.distorted_fraction)
-    val = (StrokeSet.from_digits(validation).clean_images(), validation.labels)
+    fit = epochs.subset(np.flatnonzero(~held_out))
+    val = (epochs.clean[held_out].astype(np.float32) / 255.0, training.labels[held_out])
 
-    best_fnn, grid = grid_search_fnn(config, epochs, val, progress)
-    cnn = train_cnn(config.cnn, epochs, val, config.seed, progress)
-    best_fnn.net.save(out_dir / "fnn.npz")
+    chosen, grid = grid_search_fnn(config, fit, val, progress)
+    if config.refit:
+        # The chosen settings and epoch count, trained again on every train digit.
+        settings = dataclasses.replace(chosen.hyperparameters, epochs=chosen.best_epoch)
+        fnn = train_fnn(settings, epochs, None, config.seed, progress)
+        cnn = train_cnn(config.cnn, epochs, None, config.seed, progress)
+    else:
+        fnn = chosen
+        cnn = train_cnn(config.cnn, fit, val, config.seed, progress)
+    fnn.net.save(out_dir / "fnn.npz")
     save_weights(cnn.weights, out_dir / "cnn.npz", dtype=config.weights_dtype)
 
-    models = evaluate.TrainedModels(best_fnn.net, cnn.weights)
+    models = evaluate.TrainedModels(fnn.net, cnn.weights)
     test_images = StrokeSet.from_digits(test).clean_images()
     scores = evaluate.score_models(models, test_images, test.labels)
     robustness = evaluate.canvas_robustness(
@@ -322,26 +362,29 @@ def train(
     report = {
         "seed": config.seed,
         "data": {
-            "fit": len(fit),
-            "validation": len(validation),
+            "train": len(training),
+            "fit": len(fit.rows),
+            "validation": int(held_out.sum()),
             "test": len(test),
             "collected": 0 if collected is None else len(collected),
             "distorted_fraction": config.distorted_fraction,
+            "final_models_trained_on": "train" if config.refit else "fit",
         },
         "fnn": {
             **scores["fnn"],
-            "validation_accuracy": best_fnn.validation_accuracy,
+            "validation_accuracy": chosen.validation_accuracy,
             "canvas_worst_accuracy": min(s["fnn"] for s in robustness["styles"].values()),
             "hyperparameters": {
-                **dataclasses.asdict(best_fnn.hyperparameters),
-                "epochs": best_fnn.best_epoch,
+                **dataclasses.asdict(chosen.hyperparameters),
+                "epochs": chosen.best_epoch,
             },
             "grid": grid,
-            "history": best_fnn.history,
+            "history": chosen.history,  # the chosen grid run, with its validation curve
+            "final_history": fnn.history,
         },
         "cnn": {
             **scores["cnn"],
-            "validation_accuracy": cnn.history[-1]["validation_accuracy"],
+            **_validation_of(cnn.history),
             "canvas_worst_accuracy": min(s["cnn"] for s in robustness["styles"].values()),
             "hyperparameters": {**dataclasses.asdict(config.cnn), "optimizer": "adam"},
             "history": cnn.history,
