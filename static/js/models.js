@@ -76,12 +76,12 @@ function render(models) {
     setText(ui.latest[key], typeof value === "number" ? formatPercent(value) : "—");
   }
   for (const note of ui.latestNotes) {
-    setText(note, latest ? `canary set, version ${latest.version}` : "canary set, no update yet");
+    setText(note, latest ? `canary digits, version ${latest.version}` : "canary digits, no update yet");
   }
 
   ui.chart.replaceChildren(
     series.some(({ points }) => points.length > 1)
-      ? lineChart(series, { xLabel: "Model version", yLabel: "Accuracy of the updated models on the canary set, per version" })
+      ? lineChart(series, { xLabel: "Model version", yLabel: "Accuracy of the updated models on the canary digits, per version" })
       : h("p", { class: "hint" }, "The chart appears after the first correction."),
   );
 
