@@ -189,3 +189,14 @@ def test_relabel_needs_a_digit_0_to_9(admin_client, draw, body):
 def test_relabel_of_an_unknown_sample_is_404(admin_client):
     response = admin_client.patch("/api/samples/no-such-sample", json={"digit": 1}, headers=AUTH)
     assert response.status_code == 404
+
+
+def test_a_cors_preflight_to_an_admin_route_is_answered_but_grants_nothing(settings):
+    client = create_app(
+        settings.replace(admin_token=TOKEN, cors_origins=("https://friend.example",))
+    ).test_client()
+    headers = {"Origin": "https://friend.example", "Access-Control-Request-Method": "POST"}
+    preflight = client.options("/api/models/reset", headers=headers)
+    assert preflight.status_code == 200
+    assert preflight.headers["Access-Control-Allow-Origin"] == "https://friend.example"
+    assert client.post("/api/models/reset", headers={"Origin": "https://friend.example"}).status_code == 401

@@ -33,6 +33,8 @@ def init_app(app: Flask, settings: Settings) -> None:
 
 @bp.before_request
 def require_token() -> Response | None:
+    if request.method == "OPTIONS":
+        return None  # a CORS preflight carries no credentials; the real request is checked
     expected: bytes = current_app.extensions["digitrec_admin_token"]
     if not expected:
         return error_response(403, "Admin endpoints are disabled: the server has no DIGITREC_ADMIN_TOKEN.")
