@@ -25,6 +25,8 @@ SMALL = 0.5  # a piece whose longer side is below this joins a digit it nearly t
 NEAR = 0.15  # ...closer than this
 SPECK = 0.25  # a piece whose longer side is below this is a speck: it joins the nearest digit
 MAX_PIECES = 64  # more pieces than this is not a row of digits: the whole drawing is one segment
+WIDE = 1.65  # one stroke wider than this x its height is several touching digits...
+DIGIT_WIDTH = 0.8  # ...each about this x the height wide, cut where the fewest ink pixels are
 _EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
 
 
@@ -99,18 +101,19 @@ def split_digits(ink: np.ndarray) -> list[Segment]:
         _Piece([index + 1], found[1].start, found[0].start, found[1].stop, found[0].stop)
         for index, found in enumerate(boxes)
     ]
-    ordered = sorted(_group_digits(pieces), key=lambda d: d.x0 + d.x1)
+    ordered = sorted(_group_digits(pieces, labels), key=lambda d: d.x0 + d.x1)
     return [_segment(ink[inked], labels, digit, (left, top)) for digit in ordered]
 
 
-def _group_digits(pieces: list[_Piece]) -> list[_Piece]:
-    """Connected components -> one group per digit."""
+def _group_digits(pieces: list[_Piece], labels: np.ndarray) -> list[_Piece]:
+    """Connected components (labelled in `labels`) -> one group per digit."""
     tallest = max(p.height for p in pieces)
     strokes = [p for p in pieces if max(p.width, p.height) >= SPECK * tallest]
     specks = [p for p in pieces if max(p.width, p.height) < SPECK * tallest]
     if len(strokes) > MAX_PIECES:
         return [_Piece(list(range(1, len(pieces) + 1)), *_joint_box(pieces))]
-    digits, fragments = _split_fragments(_merge(strokes), tallest)
+    groups = [part for group in _merge(strokes) for part in _split_touching(group, labels)]
+    digits, fragments = _split_fragments(groups, tallest)
     for fragment in fragments:
         min(digits, key=fragment.gap_to).absorb(fragment)
     _attach_specks(digits, specks)
@@ -133,6 +136,32 @@ def _merge(pieces: list[_Piece]) -> list[_Piece]:
                 changed = True
         groups = merged
     return groups
+
+
+def _split_touching(group: _Piece, labels: np.ndarray) -> list[_Piece]:
+    """A single stroke much wider than tall (digits written touching) -> one piece per digit.
+
+    It is cut into pieces about DIGIT_WIDTH x its height wide, each cut at the column with the
+    fewest ink pixels near the expected boundary.
+    """
+    if len(group.labels) != 1 or group.width <= WIDE * group.height:
+        return [group]
+    ink = labels[group.y0 : group.y1, group.x0 : group.x1] == group.labels[0]
+    columns = ink.sum(axis=0)
+    count = max(2, round(group.width / (DIGIT_WIDTH * group.height)))
+    cell = group.width / count
+    cuts = [0]
+    for boundary in range(1, count):
+        low, high = round((boundary - 0.25) * cell), round((boundary + 0.25) * cell)
+        cuts.append(low + int(np.argmin(columns[low:high])))
+    cuts.append(group.width)
+    parts = []
+    for start, stop in zip(cuts[:-1], cuts[1:], strict=True):
+        rows = np.flatnonzero(ink[:, start:stop].any(axis=1))
+        if rows.size:
+            x0, y0 = group.x0 + start, group.y0 + int(rows[0])
+            parts.append(_Piece(list(group.labels), x0, y0, group.x0 + stop, group.y0 + int(rows[-1]) + 1))
+    return parts
 
 
 def _split_fragments(groups: list[_Piece], tallest: int) -> tuple[list[_Piece], list[_Piece]]:

@@ -122,3 +122,31 @@ def test_rendered_strings_of_test_digits_split_into_the_right_count(test_split, 
         for idx in strings
     )
     assert right >= 38
+
+
+def ring(cx: float, cy: float, rx: float, ry: float) -> Stroke:
+    angles = np.linspace(0, 2 * np.pi, 40)
+    return list(zip(cx + rx * np.cos(angles), cy + ry * np.sin(angles), strict=True))
+
+
+def test_three_touching_digits_are_cut_apart():
+    # Three round digits in a row, each touching the next: one stroke 2.2x wider than tall.
+    ink = drawn(ring(70, 140, 50, 70), ring(168, 140, 50, 70), ring(266, 140, 50, 70), size=(340, 280))
+    segments = split_digits(ink)
+    assert len(segments) == 3
+    centres = [(s.box[0] + s.box[2]) / 2 for s in segments]
+    assert all(abs(c - expected) < 20 for c, expected in zip(centres, (70, 168, 266), strict=True))
+
+
+def test_a_wide_single_digit_is_not_cut():
+    assert len(split_digits(drawn(ring(140, 140, 95, 70)))) == 1
+
+
+def test_rendered_strings_of_touching_digits_mostly_split_right(test_split):
+    rng = np.random.default_rng(1)
+    strings = [rng.choice(len(test_split), rng.integers(2, 7), replace=False) for _ in range(40)]
+    right = sum(
+        len(split_digits(render_string_ink(test_split.images[idx], spacing=126))) == len(idx)
+        for idx in strings
+    )
+    assert right >= 36
