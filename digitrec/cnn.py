@@ -72,6 +72,7 @@ class CNNFunctions:
         self._non_trainable = [v.value for v in self.model.non_trainable_variables]  # dropout seeds
         specs = [tf.TensorSpec(v.shape, tf.float32) for v in self.model.trainable_variables]
         self._infer = _concrete(self._infer_both, IMAGES, specs)
+        self._infer_captures = self._infer.captured_inputs  # the original model's variables
         self._step = _concrete(self._rmsprop_step, specs, IMAGES, LABELS, tf.TensorSpec([], tf.float32))
         self._probs = _concrete(self._probs_of, specs, IMAGES)
 
@@ -107,7 +108,8 @@ class CNNFunctions:
 
     def infer(self, x: np.ndarray, updated: list[tf.Tensor]) -> tuple[np.ndarray, np.ndarray]:
         """Images (N, 28, 28) -> probabilities (N, 10) of the original and of the `updated` CNN."""
-        original, new = self._infer(tf.constant(x, tf.float32), updated)
+        # A flat call (tensors in signature order) skips binding nine arguments (~0.2 ms per prediction).
+        original, new = self._infer._call_flat([tf.constant(x, tf.float32), *updated], self._infer_captures)
         return original.numpy(), new.numpy()
 
     def probabilities(self, weights: list[tf.Tensor], x: np.ndarray) -> np.ndarray:
