@@ -25,6 +25,7 @@ from digitrec.recognizer import Recognizer, Snapshot
 from digitrec.store import ModelHistory
 from digitrec.weights import ModelWeights
 
+CONTENTION_MEMORY = 10.0  # seconds after another writer was seen that this one keeps taking turns
 CANARY_SEED = 4  # which test-split digits form the canary; fixed so every worker scores the same set
 REPLAY_SEED = 5
 MODELS = ("fnn_updated", "cnn_updated")
@@ -91,6 +92,9 @@ class OnlineLearner:
         self.lock = threading.Lock()  # learning and publishing only; predictions never take it
         self.baseline = self.score(recognizer.original_snapshot)
         self._scores: dict[int, dict[str, float]] = {}  # canary accuracy by version (this store's)
+        self._last_won = 0  # the version this learner published last
+        self._contended_until = 0.0  # monotonic time until which other writers count as active
+        self._turn_at = 0.0  # monotonic time before which this learner lets the others try
         originals = recognizer.original_snapshot
         self.recognizer.cnn.step(originals.cnn_tensors, canary.images[:2], canary.labels[:2], 0.0)  # trace
 
@@ -136,7 +140,11 @@ class OnlineLearner:
         images, labels = self.training_batch(correction.strokes, correction.digits)
         with self.lock:
             for _attempt in range(self.settings.publish_retries):
+                self._take_turns()
+                started = time.monotonic()
                 base = self.recognizer.follow(self.history, force=True)
+                if base.version != self._last_won:
+                    self._contended_until = started + CONTENTION_MEMORY
                 stepped = self.recognizer.make_snapshot(base.version + 1, self.step(base, images, labels))
                 stepped_accuracy = self.score(stepped)
                 learned = [
@@ -153,11 +161,24 @@ class OnlineLearner:
                     {**self._info(correction, accuracy), "learned": learned},
                 )
                 if record is not None:
+                    self._won(record.version, time.monotonic() - started)
                     self._scores[record.version] = accuracy
                     self.recognizer.install(candidate)
                     return LearnOutcome(True, record.version, accuracy, _taught(correction.digits))
                 time.sleep(random.uniform(0.0, 0.02))  # another worker won: let it finish, then re-apply
         raise PublishRaceLost("Too many corrections arrived at once; yours is saved but was not applied.")
+
+    def _won(self, version: int, took: float) -> None:
+        # The winner starts its next attempt on the new version before the losers even know
+        # they lost, and would win again and again: while others are active, it sits one out.
+        self._last_won = version
+        if time.monotonic() < self._contended_until:
+            self._turn_at = time.monotonic() + took * random.uniform(0.5, 1.0)
+
+    def _take_turns(self) -> None:
+        wait = self._turn_at - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
 
     def _combine(
         self, base: Snapshot, stepped: Snapshot, stepped_accuracy: dict[str, float], learned: list[str]
