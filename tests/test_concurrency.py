@@ -26,8 +26,14 @@ from tests.scaleout import check_consistent, corrections, post_json
 CORRECTIONS = 200
 AT_ONCE = 16
 WORKERS = 4
-# Upload limits are per client, and this test is one client sending 200 corrections.
-NO_RATE_LIMITS = {"DIGITREC_RATE_UPLOADS": "off", "DIGITREC_RATE_PREDICT": "off"}
+SERVER_ENV = {
+    # Upload limits are per client, and this test is one client sending 200 corrections.
+    "DIGITREC_RATE_UPLOADS": "off",
+    "DIGITREC_RATE_PREDICT": "off",
+    # 16 in flight keep all 4 workers racing for every version, so a correction may wait out
+    # dozens of other workers' wins: allow as many attempts (the default suits normal traffic).
+    "DIGITREC_PUBLISH_RETRIES": "64",
+}
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +64,7 @@ def test_200_corrections_on_4_workers_make_one_history(
     store_env: dict[str, str], bodies: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(live_server, "STARTUP_TIMEOUT", 300.0)  # 4 workers import TensorFlow at once
-    with LiveServer(env={**store_env, **NO_RATE_LIMITS}, workers=WORKERS) as server:
+    with LiveServer(env={**store_env, **SERVER_ENV}, workers=WORKERS) as server:
         with ThreadPoolExecutor(AT_ONCE) as pool:
             answers = list(pool.map(lambda body: post_json(f"{server.url}/api/feedback", body), bodies))
         final = server.get_json("/api/models")["version"]
@@ -81,6 +87,6 @@ def test_200_corrections_on_4_workers_make_one_history(
     assert sorted(stored.refused_sample_ids) == sorted(refused)
     print(f"\n{store_env['DIGITREC_STORE'][:5]}: {len(accepted)} accepted, {len(refused)} refused")
 
-    second = create_app(Settings.from_env({**store_env, **NO_RATE_LIMITS})).test_client()
+    second = create_app(Settings.from_env({**store_env, **SERVER_ENV})).test_client()
     assert second.get("/api/models").get_json()["version"] == final
     assert second.get("/healthz").get_json() == {"status": "ok", "model_version": final}
