@@ -47,7 +47,7 @@ class FNNHyperparameters:
 class CNNHyperparameters:
     """Adam with a cosine learning-rate decay; dropout as in build_cnn."""
 
-    epochs: int = 30
+    epochs: int = 40
     batch_size: int = 64
     learning_rate: float = 2e-3
     final_fraction: float = 0.02  # the learning rate ends at learning_rate * final_fraction
@@ -60,10 +60,10 @@ class TrainConfig:
 
     seed: int = 2017
     fnn_grid: tuple[FNNHyperparameters, ...] = (
-        FNNHyperparameters(hidden=256, learning_rate=0.1, l2=1e-4),
-        FNNHyperparameters(hidden=256, learning_rate=0.05, l2=1e-4),
-        FNNHyperparameters(hidden=128, learning_rate=0.1, l2=1e-4),
-        FNNHyperparameters(hidden=256, learning_rate=0.1, l2=1e-3),
+        FNNHyperparameters(hidden=512, learning_rate=0.1, l2=1e-4, epochs=40),
+        FNNHyperparameters(hidden=512, learning_rate=0.1, l2=1e-5, epochs=40),
+        FNNHyperparameters(hidden=800, learning_rate=0.1, l2=1e-5, epochs=40),
+        FNNHyperparameters(hidden=800, learning_rate=0.05, l2=1e-5, epochs=40),
     )
     cnn: CNNHyperparameters = CNNHyperparameters()
     distorted_fraction: float = 0.5  # share of each epoch's images that are randomly distorted
