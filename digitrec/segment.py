@@ -5,7 +5,8 @@ strokes (a 5 with a detached top bar, a 4 in two strokes, a 3 with a broken
 hook) is several components, so components are merged back into digits:
 pieces whose horizontal extents overlap strongly, or that sit one above the
 other, are one digit; a bar or a fragment too small to be a digit joins the
-nearest digit; specks join the nearest digit. Digits written side by side stay apart.
+nearest digit; specks join the nearest digit. Digits written side by side stay apart,
+and a single stroke far wider than tall (digits written touching) is cut apart.
 """
 
 from __future__ import annotations
@@ -167,6 +168,8 @@ def _split_touching(group: _Piece, labels: np.ndarray) -> list[_Piece]:
 def _split_fragments(groups: list[_Piece], tallest: int) -> tuple[list[_Piece], list[_Piece]]:
     """(digits, fragments): flat pieces, and small ones nearly touching a digit, are fragments."""
     flat = [g.height < FLAT * tallest for g in groups]
+    if all(flat):  # cut parts of one long low stroke: the tallest part stands for the digit
+        flat[max(range(len(groups)), key=lambda i: groups[i].height)] = False
     digits = [g for g, is_flat in zip(groups, flat, strict=True) if not is_flat]
     fragments = [g for g, is_flat in zip(groups, flat, strict=True) if is_flat]
     for small in [d for d in digits if max(d.width, d.height) < SMALL * tallest]:

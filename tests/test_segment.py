@@ -150,3 +150,10 @@ def test_rendered_strings_of_touching_digits_mostly_split_right(test_split):
         for idx in strings
     )
     assert right >= 36
+
+
+def test_a_long_shallow_line_is_cut_but_still_gives_a_digit():
+    # Cut into parts each far lower than the whole line: none is "digit-sized" on its own.
+    segments = split_digits(drawn([(20, 250), (900, 30)], size=(920, 280)))
+    assert len(segments) >= 1
+    assert min(s.box[0] for s in segments) < 30 and max(s.box[2] for s in segments) > 890
