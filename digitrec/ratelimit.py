@@ -67,7 +67,7 @@ class RateLimiter:
             raise ValueError("max_clients must be >= 1")
         self.rate = rate
         self.max_clients = max_clients
-        self._clock = clock
+        self.clock = clock  # seconds, monotonic; tests may freeze it
         self._lock = threading.Lock()
         # key -> (tokens left, time of the last update); ordered least recently seen first.
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
@@ -77,7 +77,7 @@ class RateLimiter:
         """Take one token for ``key``: 0.0 if allowed, else the seconds until a token is back."""
         rate = self.rate
         with self._lock:
-            now = self._clock()
+            now = self.clock()
             tokens, then = self._buckets.pop(key, (float(rate.burst), now))
             tokens = min(float(rate.burst), tokens + (now - then) * rate.per_second)
             if tokens >= 1.0:
