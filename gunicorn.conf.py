@@ -23,6 +23,9 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
 threads = 4
 preload_app = False
+# No run-time control socket: nothing manages workers that way, and every server on a machine
+# would share the one default path ($HOME/.gunicorn/gunicorn.ctl), as the tests' servers do.
+control_socket_disable = True
 timeout = 60  # a worker busy this long (e.g. stuck on the store) is restarted
 graceful_timeout = 20
 keepalive = 5
