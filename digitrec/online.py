@@ -29,6 +29,7 @@ CONTENTION_MEMORY = 10.0  # seconds after another writer was seen that this one 
 CANARY_SEED = 4  # which test-split digits form the canary; fixed so every worker scores the same set
 REPLAY_SEED = 5
 MODELS = ("fnn_updated", "cnn_updated")
+VARIANTS = 24  # augmented images per corrected digit (augment.original_variants)
 
 
 def _preprocessed_subset(split: str, size: int, seed: int) -> Digits:
@@ -109,24 +110,34 @@ class OnlineLearner:
         }
 
     def training_batch(self, strokes: list[np.ndarray], digits: list[int]) -> tuple[np.ndarray, np.ndarray]:
-        """Each digit's 24 augmented variants plus `replay_size` rehearsed training digits.
+        """Each digit's 24 augmented variants, then rehearsed training digits.
 
-        images (24 * K + R, 28, 28), labels (24 * K + R,). Rehearsal keeps a step from
-        forgetting everyone else's digits while it learns this user's style.
+        images (24 * K + R, 28, 28), labels (24 * K + R,), R the larger replay size.
+        Rehearsal keeps a step from forgetting everyone else's digits while it learns
+        this user's style.
         """
         images = np.concatenate([original_variants(points, self.rng) for points in strokes])
         labels = np.repeat(np.asarray(digits, np.int32), len(images) // len(digits))
-        rehearse = self.rng.choice(len(self.replay), self.settings.replay_size, replace=False)
+        size = max(self.settings.fnn_replay_size, self.settings.cnn_replay_size)
+        rehearse = self.rng.choice(len(self.replay), min(size, len(self.replay)), replace=False)
         return (
             np.concatenate([images, self.replay.images[rehearse]]),
             np.concatenate([labels, self.replay.labels[rehearse]]),
         )
 
-    def step(self, base: Snapshot, images: np.ndarray, labels: np.ndarray) -> ModelWeights:
-        """Weights one FNN SGD step and one CNN RMSProp step from `base` on the batch."""
+    def step(self, base: Snapshot, images: np.ndarray, labels: np.ndarray, taught: int) -> ModelWeights:
+        """Weights one FNN SGD step and one CNN RMSProp step from `base` on a training batch.
+
+        `taught`: how many leading images are the correction's; each model rehearses its
+        own number of the digits after them (the FNN many, it is cheap; the CNN fewer).
+        """
         s = self.settings
-        fnn = base.weights.fnn.updated(images.reshape(len(images), -1), labels, s.fnn_learning_rate, s.fnn_l2)
-        cnn, _loss = self.recognizer.cnn.step(base.cnn_tensors, images, labels, s.cnn_learning_rate)
+        fnn_end, cnn_end = taught + s.fnn_replay_size, taught + s.cnn_replay_size
+        fnn_x = images[:fnn_end].reshape(-1, images.shape[1] * images.shape[2])
+        fnn = base.weights.fnn.updated(fnn_x, labels[:fnn_end], s.fnn_learning_rate, s.fnn_l2)
+        cnn, _loss = self.recognizer.cnn.step(
+            base.cnn_tensors, images[:cnn_end], labels[:cnn_end], s.cnn_learning_rate
+        )
         return ModelWeights(fnn, cnn)
 
     def learn(self, correction: Correction) -> LearnOutcome:
@@ -138,6 +149,7 @@ class OnlineLearner:
         PublishRaceLost after too many lost races.
         """
         images, labels = self.training_batch(correction.strokes, correction.digits)
+        taught = VARIANTS * len(correction.digits)
         with self.lock:
             for _attempt in range(self.settings.publish_retries):
                 self._take_turns()
@@ -145,7 +157,8 @@ class OnlineLearner:
                 base = self.recognizer.follow(self.history, force=True)
                 if base.version != self._last_won:
                     self._contended_until = started + CONTENTION_MEMORY
-                stepped = self.recognizer.make_snapshot(base.version + 1, self.step(base, images, labels))
+                weights = self.step(base, images, labels, taught)
+                stepped = self.recognizer.make_snapshot(base.version + 1, weights)
                 stepped_accuracy = self.score(stepped)
                 learned = [
                     name

@@ -15,7 +15,15 @@ import pytest
 from digitrec.canvas import render_digit
 from digitrec.config import ROOT, Settings
 from digitrec.data import Digits, load_split
+from digitrec.service import Engine
 from digitrec.web import create_app
+
+
+@pytest.fixture(scope="session")
+def engine() -> Engine:
+    """The shipped models, compiled CNN, canary and replay digits every app of the session shares."""
+    defaults = Settings()
+    return Engine.load(ROOT / "models", defaults.canary_size, defaults.replay_pool)
 
 
 @pytest.fixture

@@ -53,7 +53,7 @@ def test_blank_variables_keep_the_default():
         ("WEB_CONCURRENCY", "0"),
         ("DIGITREC_CANARY_SIZE", "-5"),
         ("DIGITREC_CNN_LEARNING_RATE", "nan"),
-        ("DIGITREC_REPLAY_SIZE", "-1"),
+        ("DIGITREC_FNN_REPLAY_SIZE", "-1"),
     ],
 )
 def test_bad_values_are_refused_naming_the_variable(name, value):

@@ -3,17 +3,11 @@
 import numpy as np
 import pytest
 
-from digitrec.config import ROOT, Settings
+from digitrec.config import Settings
 from digitrec.drawing import stroke_points
 from digitrec.online import Correction, OnlineLearner, PublishRaceLost
 from digitrec.recognizer import Recognizer
-from digitrec.service import Engine
 from digitrec.store import LocalBlobStore, ModelHistory
-
-
-@pytest.fixture(scope="module")
-def engine() -> Engine:
-    return Engine.load(ROOT / "models", 300, 600)
 
 
 @pytest.fixture
@@ -35,7 +29,7 @@ def correction(engine) -> Correction:
 
 
 def test_a_correction_becomes_24_variants_plus_rehearsed_digits(engine, history, correction):
-    learner = learner_for(engine, history, replay_size=10)
+    learner = learner_for(engine, history, fnn_replay_size=10, cnn_replay_size=4)
     images, labels = learner.training_batch(correction.strokes * 2, [3, 5])
     assert images.shape == (48 + 10, 28, 28)
     assert list(labels[:48]) == [3] * 24 + [5] * 24

@@ -5,17 +5,10 @@ import threading
 import numpy as np
 import pytest
 
-from digitrec.config import ROOT
 from digitrec.fnn import FNN
 from digitrec.recognizer import MODEL_NAMES, Recognizer
-from digitrec.service import Engine
 from digitrec.store import LocalBlobStore, ModelHistory, StoreUnavailable
 from digitrec.weights import ModelWeights
-
-
-@pytest.fixture(scope="module")
-def engine() -> Engine:
-    return Engine.load(ROOT / "models", 300, 600)
 
 
 @pytest.fixture
