@@ -149,11 +149,12 @@ def _split_touching(group: _Piece, labels: np.ndarray) -> list[_Piece]:
         return [group]
     ink = labels[group.y0 : group.y1, group.x0 : group.x1] == group.labels[0]
     columns = ink.sum(axis=0)
-    count = max(2, round(group.width / (DIGIT_WIDTH * group.height)))
+    count = min(max(2, round(group.width / (DIGIT_WIDTH * group.height))), group.width // 2)
     cell = group.width / count
     cuts = [0]
     for boundary in range(1, count):
-        low, high = round((boundary - 0.25) * cell), round((boundary + 0.25) * cell)
+        low = max(cuts[-1] + 1, round((boundary - 0.25) * cell))
+        high = max(low + 1, round((boundary + 0.25) * cell))
         cuts.append(low + int(np.argmin(columns[low:high])))
     cuts.append(group.width)
     parts = []

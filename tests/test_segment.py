@@ -157,3 +157,15 @@ def test_a_long_shallow_line_is_cut_but_still_gives_a_digit():
     segments = split_digits(drawn([(20, 250), (900, 30)], size=(920, 280)))
     assert len(segments) >= 1
     assert min(s.box[0] for s in segments) < 30 and max(s.box[2] for s in segments) > 890
+
+
+def test_random_ink_of_any_shape_gives_boxes_inside_the_image():
+    rng = np.random.default_rng(0)
+    for trial in range(600):
+        height = int(rng.integers(1, 4)) if trial % 3 == 0 else int(rng.integers(1, 120))
+        width = int(rng.integers(1, 120))
+        ink = (rng.random((height, width)) < rng.random() * 0.6).astype(np.float32)
+        for segment in split_digits(ink):
+            x0, y0, x1, y1 = segment.box
+            assert 0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height
+            assert segment.ink.shape == (y1 - y0, x1 - x0)
