@@ -56,7 +56,8 @@ def test_original_rule_refuses_when_both_disagree_unsure():
 
 
 def test_decide_refuses_an_agreed_digit_the_models_are_jointly_unsure_of():
-    probs = {"fnn_updated": probs_of(3, 0.4), "cnn_updated": probs_of(3, 0.45)}
+    probs = {"fnn_updated": probs_of(3, 0.3), "cnn_updated": probs_of(3, 0.32)}
+    assert answer.original_rule(probs).digit == 3
     assert answer.decide(probs).digit is None
 
 
