@@ -28,9 +28,10 @@ from digitrec.cnn import CNNFunctions, configure_threads
 from digitrec.config import Settings
 from digitrec.data import Digits
 from digitrec.dataset import DatasetError, export_csv, export_npz, import_dataset
-from digitrec.drawing import BlankDrawing, decode_image, render_strokes, stroke_points
+from digitrec.drawing import INK_THRESHOLD, BlankDrawing, decode_image, render_strokes, stroke_points
 from digitrec.online import Correction, OnlineLearner, PublishRaceLost, load_canary, load_replay
 from digitrec.recognizer import MODEL_NAMES, Recognizer, Snapshot
+from digitrec.segment import split_digits
 from digitrec.store import ModelHistory, SampleStore, StoreUnavailable, open_blob_store
 from digitrec.weights import ModelWeights, load_shipped
 
@@ -108,8 +109,6 @@ class Drawing:
 
 
 def _split(ink: np.ndarray) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
-    from digitrec.segment import split_digits
-
     return [(tuple(int(v) for v in segment.box), segment.ink) for segment in split_digits(ink)]
 
 
@@ -246,7 +245,7 @@ class DigitService:
         """Store a labelled drawing without training: {"sample_id"}."""
         _check_digit(digit)
         ink = decode_image(image)
-        if not (ink >= 0.3).any():
+        if not (ink >= INK_THRESHOLD).any():
             raise BlankDrawing("Nothing is drawn.")
         record = self._stored(self.samples.add, _to_png(ink), digit, "collect")
         return {"sample_id": record.sample_id}
