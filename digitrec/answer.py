@@ -7,7 +7,7 @@ sure, the drawing is not recognised; else the more confident one wins.
 That rule almost never says "not a digit": a scribble or a letter still gets a
 digit. `decide` keeps the original's choice of digit and refuses it in two more
 cases: the model input does not have the shape of a digit (far more ink, holes
-or crossings than any training digit has), or the two updated models together
+or crossings than any training digit has, or a stroke inside a loop), or the two updated models together
 are not sure of it (their normalised geometric-mean probability is below
 JOINT_CONFIDENT, chosen on the validation split and on non-digits of a seed
 other than the one reported: refusals up from ~3% to ~35-40% of non-digits for
@@ -32,6 +32,7 @@ NOT_RECOGNISED = "Can't recognize this as a digit."
 MAX_INK = 175.0  # total ink: the strokes' length x the fixed pen (scribbles, hatching)
 MAX_HOLES = 3  # enclosed paper regions (an 8 has 2; a smiley, a grid or a star more)
 MAX_CROSSINGS = 22  # skeleton pixels where three or more strokes meet
+MAX_ISLANDS = 0  # strokes inside a loop of another stroke (1 training digit in 3,000 has one)
 _EIGHT = np.ones((3, 3), dtype=bool)
 
 
@@ -95,9 +96,18 @@ def has_digit_shape(image: np.ndarray) -> bool:
     outside = np.unique(np.concatenate([paper[0], paper[-1], paper[:, 0], paper[:, -1]]))
     if regions - np.count_nonzero(outside) > MAX_HOLES:
         return False
+    if _islands(strokes, np.isin(paper, outside[outside > 0])) > MAX_ISLANDS:
+        return False
     skeleton = skeletonize(strokes)
     neighbours = ndimage.convolve(skeleton.astype(np.uint8), _EIGHT.astype(np.uint8), mode="constant") - 1
     return int(np.count_nonzero(skeleton & (neighbours >= 3))) <= MAX_CROSSINGS
+
+
+def _islands(strokes: np.ndarray, outside: np.ndarray) -> int:
+    """Stroke pieces that touch no outside paper: ink enclosed by another stroke (a smiley's eyes)."""
+    pieces, count = ndimage.label(strokes, structure=_EIGHT)
+    shore = ndimage.binary_dilation(outside, structure=_EIGHT) & strokes
+    return count - np.count_nonzero(np.unique(pieces[shore]))
 
 
 def combine(answers: list[Answer]) -> tuple[str | None, str]:

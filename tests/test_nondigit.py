@@ -78,6 +78,15 @@ def test_a_hatched_square_has_no_digit_shape():
     assert not answer.has_digit_shape(image)
 
 
+def test_a_ring_with_a_dot_inside_has_no_digit_shape():
+    yy, xx = np.mgrid[:28, :28]
+    radius = np.hypot(yy - 14, xx - 14)
+    face = ((radius > 8) & (radius < 10)).astype(np.float32)
+    assert answer.has_digit_shape(face)  # a plain ring is a 0
+    face[13:15, 13:15] = 1.0
+    assert not answer.has_digit_shape(face)
+
+
 def test_decide_refuses_a_confident_answer_on_a_scribble():
     scribble = np.zeros((28, 28), np.float32)
     scribble[4:24, 4:24] = 1.0  # far more ink than any digit
