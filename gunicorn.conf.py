@@ -5,11 +5,19 @@ thread pools do not survive a fork), then serves with a few threads: predictions
 never wait on learning, and a correction being learned does not block the worker.
 """
 
+import ctypes
 import os
 import sys
 
 # Serving never plots: keep Keras from importing matplotlib in every worker (~27 MB, ~0.4 s each).
 sys.modules.setdefault("matplotlib", None)
+
+# Arrays over 1 MB (model weights, training batches) get their own mapping and go back to the
+# system when freed; by default glibc raises this threshold as they are freed and keeps them in
+# fragmented heaps (~40 MB more per worker after a few corrections). Workers inherit the setting.
+_libc = ctypes.CDLL(None)
+if hasattr(_libc, "mallopt"):  # glibc
+    _libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD, bytes
 
 # Workers inherit these before they import numpy: single-threaded BLAS, because multi-threaded
 # BLAS on tiny matrices spin-waits for cores that other workers and requests are using.
