@@ -302,6 +302,13 @@ def test_behind_one_trusted_proxy_the_hop_it_appended_is_the_client(settings, dr
     assert (first.status_code, spoofed.status_code, other.status_code) == (201, 429, 201)
 
 
+@pytest.mark.parametrize("path", ["/api/export.npz", "/api/export.csv"])
+def test_exports_are_limited_even_when_other_limits_are_off(client, path):
+    statuses = [client.get(path, environ_base={"REMOTE_ADDR": "10.0.0.9"}).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    assert client.get(path, environ_base={"REMOTE_ADDR": "10.0.0.10"}).status_code == 200
+
+
 def test_rates_come_from_the_environment():
     settings = Settings.from_env({"DIGITREC_RATE_UPLOADS": "5/10:2", "DIGITREC_RATE_PREDICT": "off"})
     assert settings.rate_uploads == Rate(5, 10, 2)

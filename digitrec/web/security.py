@@ -5,8 +5,8 @@
 - the client address comes from ``X-Forwarded-For`` only behind ``trusted_proxies``
   proxies (Heroku's router is one), so nobody can pick their own rate-limit key;
 - request bodies over ``max_content_length`` are refused with 413 before they are read;
-- uploads (feedback, samples) and predictions each have a token bucket per client:
-  429 with ``Retry-After`` once it is empty;
+- uploads (feedback, samples), predictions and dataset exports each have a token
+  bucket per client: 429 with ``Retry-After`` once it is empty;
 - JSON nested too deeply to parse is a malformed body (400), not a RecursionError (500);
 - CORS stays same-origin unless ``cors_origins`` lists origins (only ``/api/*``);
 - every response carries a strict Content-Security-Policy (no inline script or
@@ -56,10 +56,14 @@ LIMITED_ROUTES = {
     ("POST", "/api/feedback"): "uploads",
     ("POST", "/api/samples"): "uploads",
     ("POST", "/api/predict"): "predictions",
+    ("GET", "/api/export.npz"): "exports",
+    ("GET", "/api/export.csv"): "exports",
 }
+EXPORT_RATE = Rate(10, 600, 3)  # an export reads and preprocesses every stored sample: costly
 _TOO_MANY = {
     "uploads": "Too many drawings sent from your address; please wait {} s and try again.",
     "predictions": "Too many predictions asked from your address; please wait {} s and try again.",
+    "exports": "The dataset was exported from your address a moment ago; please wait {} s.",
 }
 
 
@@ -88,11 +92,12 @@ def init_app(app: Flask, settings: Settings) -> None:
     if settings.trusted_proxies > 0:
         hops = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
-    limiters = {
-        name: RateLimiter(rate)
-        for name, rate in (("uploads", settings.rate_uploads), ("predictions", settings.rate_predictions))
-        if isinstance(rate, Rate)
+    rates = {
+        "uploads": settings.rate_uploads,
+        "predictions": settings.rate_predictions,
+        "exports": EXPORT_RATE,
     }
+    limiters = {name: RateLimiter(rate) for name, rate in rates.items() if isinstance(rate, Rate)}
     app.extensions["digitrec_rate_limiters"] = limiters
 
     @app.before_request
