@@ -257,3 +257,14 @@ def test_an_unreachable_store_raises_store_unavailable_and_writes_nothing(s3: S3
         history.latest()
     with pytest.raises(StoreUnavailable):
         history.publish(0, b"w", {})
+
+
+def test_events_are_read_once(blobs: BlobStore) -> None:
+    counting = CountingBlobs(blobs)
+    history = ModelHistory(counting)  # type: ignore[arg-type]
+    history.record_event({"n": 1})
+    assert [event["n"] for event in history.events()] == [1]
+    history.record_event({"n": 2})
+    counting.calls.clear()
+    assert [event["n"] for event in history.events()] == [1, 2]
+    assert counting.calls == ["list", "get"]

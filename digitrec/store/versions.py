@@ -102,6 +102,7 @@ class ModelHistory:
         self._lock = threading.Lock()
         self._latest = 0  # highest version seen so far; versions are never removed
         self._records: dict[int, VersionRecord] = {}  # records are immutable, so cache them
+        self._events: dict[str, dict[str, Any]] = {}  # so are events, by key
         self._listed_token: object = None  # change token of versions/ when last listed
 
     def _seen(self, version: int) -> int:
@@ -193,8 +194,13 @@ class ModelHistory:
         self.blobs.put(f"events/{event_id}.json", body)
 
     def events(self) -> list[dict[str, Any]]:
-        """Every logged event, oldest first."""
-        return [json.loads(self.blobs.get(key)) for key in self.blobs.list("events/")]
+        """Every logged event, oldest first (one list call; only events not seen before are read)."""
+        events = []
+        for key in self.blobs.list("events/"):
+            if key not in self._events:
+                self._events[key] = json.loads(self.blobs.get(key))
+            events.append(dict(self._events[key]))  # a copy: callers may change theirs
+        return events
 
     def get(self, version: int) -> VersionRecord:
         """The record of ``version``; KeyError if it does not exist (or is 0)."""
