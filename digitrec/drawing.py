@@ -16,7 +16,6 @@ import re
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
-from scipy import ndimage
 from skimage.morphology import skeletonize
 
 SIZE = 28  # model input side, px
@@ -26,7 +25,6 @@ SUPERSAMPLE = 4  # render at 4x and average down: anti-aliased edges
 WORK_SIDE = 64  # the crop is resized to this longer side before skeletonising
 INK_THRESHOLD = 0.3  # ink level (0 white .. 1 black) that counts as a stroke
 STROKE_LEVEL = 0.3  # after resizing, a stroke is ink >= STROKE_LEVEL x the darkest pixel
-SPUR_WIDTHS = 1.0  # skeleton side branches up to this many stroke widths long are artefacts
 MAX_SHEAR = 1.0  # limit of the deskew correction (dx per dy)
 MAX_PIXELS = 40_000_000  # larger images are refused (decompression bombs)
 
@@ -147,34 +145,7 @@ def _skeleton_points(ink: np.ndarray) -> np.ndarray:
     strokes = resized >= STROKE_LEVEL * max(float(resized.max()), 1e-6)
     strokes = np.pad(strokes, 1)
     skeleton = skeletonize(strokes)
-    # Thick strokes leave short side branches in the skeleton; a pen stroke has none.
-    width = strokes.sum() / max(int(skeleton.sum()), 1)
-    skeleton = _prune_spurs(skeleton, max_length=int(round(SPUR_WIDTHS * width)))
     return np.argwhere(skeleton).astype(np.float32)
-
-
-_NEIGHBOURS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
-_RING = np.array([[1, 1, 1], [1, 0, 1], [1, 1, 1]], dtype=np.uint8)
-
-
-def _prune_spurs(skeleton: np.ndarray, max_length: int) -> np.ndarray:
-    """The skeleton without branches of at most max_length px running from a free end to a junction."""
-    counts = ndimage.convolve(skeleton.astype(np.uint8), _RING, mode="constant") * skeleton
-    pruned = skeleton.copy()
-    for end in np.argwhere(counts == 1):
-        branch = [(int(end[0]), int(end[1]))]
-        while len(branch) <= max_length:
-            y, x = branch[-1]
-            steps = [(y + dy, x + dx) for dy, dx in _NEIGHBOURS if skeleton[y + dy, x + dx]]
-            steps = [step for step in steps if step not in branch]
-            if len(steps) != 1:  # a lone segment's other end, or an ambiguous corner: keep it
-                break
-            current = steps[0]
-            if counts[current] >= 3:  # reached a junction: the branch is a spur
-                pruned[tuple(np.transpose(branch))] = False
-                break
-            branch.append(current)
-    return pruned
 
 
 def _deskew(points: np.ndarray) -> np.ndarray:
