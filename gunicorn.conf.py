@@ -31,6 +31,10 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
 threads = 4
 preload_app = False
+# Each worker listens on its own SO_REUSEPORT socket, so the kernel spreads connections over the
+# workers; on one shared socket the first worker to wake took nearly every keep-alive connection
+# and a few busy clients used one core of two.
+reuse_port = True
 # No run-time control socket: nothing manages workers that way, and every server on a machine
 # would share the one default path ($HOME/.gunicorn/gunicorn.ctl), as the tests' servers do.
 control_socket_disable = True
