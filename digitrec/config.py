@@ -36,6 +36,7 @@ class Settings:
     models_dir: Path = ROOT / "models"
     canary_size: int = 500  # test-split digits scored before publishing an update
     canary_max_drop: float = 0.01  # refuse an update losing more canary accuracy than this (fraction)
+    canary_max_confidence_drop: float = 0.02  # ...or more of the true digit's mean probability
     fnn_learning_rate: float = 0.01  # ~11x the original's 0.1 * 0.95**24 / 32; README "Online learning"
     fnn_l2: float = 0.001
     cnn_learning_rate: float = 0.01  # RMSProp from a mean square of 1 (TF1's): ~plain SGD at this rate
@@ -135,6 +136,7 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "DIGITREC_MODELS_DIR": ("models_dir", Path),
     "DIGITREC_CANARY_SIZE": ("canary_size", _positive_int),
     "DIGITREC_CANARY_MAX_DROP": ("canary_max_drop", _non_negative_float),
+    "DIGITREC_CANARY_MAX_CONFIDENCE_DROP": ("canary_max_confidence_drop", _non_negative_float),
     "DIGITREC_FNN_LEARNING_RATE": ("fnn_learning_rate", _non_negative_float),
     "DIGITREC_FNN_L2": ("fnn_l2", _non_negative_float),
     "DIGITREC_CNN_LEARNING_RATE": ("cnn_learning_rate", _non_negative_float),

@@ -91,7 +91,7 @@ class OnlineLearner:
         self.replay = replay
         self.rng = rng or np.random.default_rng()
         self.lock = threading.Lock()  # learning and publishing only; predictions never take it
-        self.baseline = self.score(recognizer.original_snapshot)
+        self.baseline, self._baseline_confidence = self._measure(recognizer.original_snapshot)
         self._scores: dict[int, dict[str, float]] = {}  # canary accuracy by version (this store's)
         self._last_won = 0  # the version this learner published last
         self._contended_until = 0.0  # monotonic time until which other writers count as active
@@ -101,13 +101,27 @@ class OnlineLearner:
 
     def score(self, snapshot: Snapshot) -> dict[str, float]:
         """Canary accuracy of a snapshot's models: {"fnn_updated": .., "cnn_updated": ..}."""
+        return self._measure(snapshot)[0]
+
+    def _measure(self, snapshot: Snapshot) -> tuple[dict[str, float], dict[str, float]]:
+        """Canary accuracy and confidence (mean probability of the true digit) of each model."""
         images, labels = self.canary.images, self.canary.labels
-        fnn = snapshot.weights.fnn(images.reshape(len(images), -1))
-        cnn = self.recognizer.cnn.probabilities(snapshot.cnn_tensors, images)
-        return {
-            "fnn_updated": round(float(np.mean(fnn.argmax(1) == labels)), 4),
-            "cnn_updated": round(float(np.mean(cnn.argmax(1) == labels)), 4),
+        probs = {
+            "fnn_updated": snapshot.weights.fnn(images.reshape(len(images), -1)),
+            "cnn_updated": self.recognizer.cnn.probabilities(snapshot.cnn_tensors, images),
         }
+        accuracy = {name: round(float(np.mean(p.argmax(1) == labels)), 4) for name, p in probs.items()}
+        confidence = {name: float(np.mean(p[np.arange(len(labels)), labels])) for name, p in probs.items()}
+        return accuracy, confidence
+
+    def _passes(self, accuracy: dict[str, float], confidence: dict[str, float], name: str) -> bool:
+        # Accuracy alone can be gamed: many small harmful steps that flip no canary digit add
+        # up unseen. The true digit's probability moves with every step, so it is bounded too.
+        s = self.settings
+        return (
+            self.baseline[name] - accuracy[name] <= s.canary_max_drop
+            and self._baseline_confidence[name] - confidence[name] <= s.canary_max_confidence_drop
+        )
 
     def training_batch(self, strokes: list[np.ndarray], digits: list[int]) -> tuple[np.ndarray, np.ndarray]:
         """Each digit's 24 augmented variants, then rehearsed training digits.
@@ -144,7 +158,8 @@ class OnlineLearner:
         """Train on a stored correction and publish the result (or refuse it); see the module doc.
 
         The canary check is per model: a model whose step would fall more than
-        `canary_max_drop` below the originals keeps its previous weights; if both would,
+        `canary_max_drop` below the originals in accuracy (or `canary_max_confidence_drop`
+        in the mean probability it gives the true digit) keeps its previous weights; if both would,
         the update is refused and recorded. Raises StoreUnavailable if the store fails,
         PublishRaceLost after too many lost races.
         """
@@ -159,12 +174,8 @@ class OnlineLearner:
                     self._contended_until = started + CONTENTION_MEMORY
                 weights = self.step(base, images, labels, taught)
                 stepped = self.recognizer.make_snapshot(base.version + 1, weights)
-                stepped_accuracy = self.score(stepped)
-                learned = [
-                    name
-                    for name in MODELS
-                    if self.baseline[name] - stepped_accuracy[name] <= self.settings.canary_max_drop
-                ]
+                stepped_accuracy, confidence = self._measure(stepped)
+                learned = [name for name in MODELS if self._passes(stepped_accuracy, confidence, name)]
                 if not learned:
                     return self._refuse(correction, base, stepped_accuracy)
                 candidate, accuracy = self._combine(base, stepped, stepped_accuracy, learned)

@@ -20,7 +20,7 @@ from tests.conftest import data_url
 
 STYLE = {"squash": 2.5, "scale": 0.6}  # 2.5 times wider than high, a smaller digit
 TAUGHT, HELD_OUT = 50, 50
-MIN_GAIN = 0.06  # the updated models together get at least 6 points more of the held-out drawings
+MIN_GAIN = 3  # held-out drawings more that the updated models get right, on average (of 50)
 MAX_TEST_DROP = 0.005  # half a point on the test split
 
 
@@ -75,9 +75,10 @@ def test_corrections_in_a_new_style_teach_it_without_forgetting(app, client, set
         )
     print(f"{'answer':<12} {answered[0]:>16.1%} {answered[1]:>7.1%}")
 
-    gain = np.mean([after_held[n] - before_held[n] for n in ("fnn_updated", "cnn_updated")])
+    models = ("fnn_updated", "cnn_updated")
+    gain = np.mean([round((after_held[n] - before_held[n]) * HELD_OUT) for n in models])
     assert gain >= MIN_GAIN
-    for name in ("fnn_updated", "cnn_updated"):
+    for name in models:
         assert after_held[name] > before_held[name]
         assert after_test[name] >= before_test[name] - MAX_TEST_DROP
     assert after_held["fnn"] == before_held["fnn"] and after_held["cnn"] == before_held["cnn"]

@@ -102,3 +102,12 @@ def test_too_many_lost_races_give_up_with_a_clear_error(engine, history, correct
     history.publish = lambda parent, weights, info: None
     with pytest.raises(PublishRaceLost, match="saved"):
         learner.learn(correction)
+
+
+def test_an_update_that_only_lowers_confidence_is_refused_too(engine, history, correction):
+    learner = learner_for(
+        engine, history, fnn_learning_rate=1.0, cnn_learning_rate=1.0,
+        canary_max_drop=1.0, canary_max_confidence_drop=0.0,
+    )
+    outcome = learner.learn(correction)
+    assert not outcome.accepted and history.latest() == 0
