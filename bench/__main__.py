@@ -115,10 +115,12 @@ def _measure(server: LiveServer, requests: list[bytes], **load: Any) -> dict[str
     other programs share the cores: it does not count time spent waiting for a core.
     """
     workers = server.pids()
-    cpu_before = sum(_cpu_seconds(pid) for pid in workers)
+    cpu_before = [_cpu_seconds(pid) for pid in workers]
     summary = latency_summary(run_requests(HOST, server.port, requests, **load))
-    cpu = sum(_cpu_seconds(pid) for pid in workers) - cpu_before
-    summary["server_cpu_ms_per_request"] = round(cpu * 1000 / max(summary["n"], 1), 2)
+    cpu = [_cpu_seconds(pid) - before for pid, before in zip(workers, cpu_before, strict=True)]
+    summary["server_cpu_ms_per_request"] = round(sum(cpu) * 1000 / max(summary["n"], 1), 2)
+    # How the work spread over the workers (keep-alive connections stay with one worker).
+    summary["worker_cpu_s"] = [round(seconds, 2) for seconds in cpu]
     return summary
 
 
