@@ -163,9 +163,9 @@ class OnlineLearner:
         the update is refused and recorded. Raises StoreUnavailable if the store fails,
         PublishRaceLost after too many lost races.
         """
-        images, labels = self.training_batch(correction.strokes, correction.digits)
         taught = VARIANTS * len(correction.digits)
         with self.lock:
+            images, labels = self.training_batch(correction.strokes, correction.digits)  # rng: one thread
             for _attempt in range(self.settings.publish_retries):
                 self._take_turns()
                 started = time.monotonic()
