@@ -103,7 +103,7 @@ class Drawing:
         if len(self.boxes) == 1:
             return self
         points = stroke_points(self.ink)
-        rows, cols = np.nonzero(self.ink > 0)
+        rows, cols = np.nonzero(self.ink >= INK_THRESHOLD)
         box = (int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1)
         return Drawing(self.ink, [box], [self.ink], [points], render_strokes(points))
 
