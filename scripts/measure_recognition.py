@@ -3,7 +3,8 @@
     .venv/bin/python scripts/measure_recognition.py [--strings 200] [--nondigits 240] [--seed 0]
 
 Prints, per string length 2-6, how often a canvas drawing of that many test-split
-digits side by side is split into the right number of digits and read exactly;
+digits side by side is split into the right number of digits and read exactly
+(under the original answer rule and the current one);
 then, for the original answer rule and the current one (digitrec/answer.py):
 accuracy on the test split's digits, on canvas drawings of them, and how often
 the non-digit drawings of digitrec/nondigits.py are answered "not a digit".
@@ -47,15 +48,19 @@ def read(recognizer: Recognizer, ink: np.ndarray, rule: Rule) -> str | None:
 def strings(recognizer: Recognizer, count: int, seed: int) -> None:
     test = load_split("test")
     rng = np.random.default_rng(seed)
-    print("length  strings  split right  read right")
+    print("length  strings  split right  read right: " + "  ".join(f"{name:>8s}" for name in RULES))
     for length in range(2, 7):
-        split_right = read_right = 0
+        split_right = 0
+        read_right = dict.fromkeys(RULES, 0)
         for _ in range(count):
             index = rng.choice(len(test), length, replace=False)
             ink = render_string_ink(test.images[index])
             split_right += len(split_digits(ink)) == length
-            read_right += read(recognizer, ink, answer.decide) == "".join(map(str, test.labels[index]))
-        print(f"{length:6d}  {count:7d}  {split_right / count:11.3f}  {read_right / count:10.3f}")
+            truth = "".join(map(str, test.labels[index]))
+            for name, rule in RULES.items():
+                read_right[name] += read(recognizer, ink, rule) == truth
+        reads = "  ".join(f"{read_right[name] / count:8.3f}" for name in RULES)
+        print(f"{length:6d}  {count:7d}  {split_right / count:11.3f}              {reads}")
 
 
 def rules(recognizer: Recognizer, count: int, seed: int) -> None:
@@ -88,8 +93,9 @@ def main() -> int:
     parser.add_argument("--strings", type=int, default=200, help="strings per length")
     parser.add_argument("--nondigits", type=int, default=240, help="non-digit drawings")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--models", type=Path, default=Path(__file__).resolve().parent.parent / "models")
     args = parser.parse_args()
-    recognizer = Recognizer(load_shipped(Path(__file__).resolve().parent.parent / "models"))
+    recognizer = Recognizer(load_shipped(args.models))
     strings(recognizer, args.strings, args.seed)
     rules(recognizer, args.nondigits, args.seed)
     return 0

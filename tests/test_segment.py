@@ -1,12 +1,18 @@
 """Splitting a drawing into digits: split_digits on hand-made strokes and rendered test-split strings."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from digitrec import answer
 from digitrec.canvas import render_ink, render_string_ink
 from digitrec.data import load_split
+from digitrec.drawing import preprocess_ink
+from digitrec.recognizer import MODEL_NAMES, Recognizer
 from digitrec.segment import MAX_PIECES, split_digits
+from digitrec.weights import load_shipped
 
 Stroke = list[tuple[float, float]]
 
@@ -169,3 +175,20 @@ def test_random_ink_of_any_shape_gives_boxes_inside_the_image():
             x0, y0, x1, y1 = segment.box
             assert 0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height
             assert segment.ink.shape == (y1 - y0, x1 - x0)
+
+
+def test_rendered_four_digit_strings_are_read_through_the_shipped_models(test_split):
+    recognizer = Recognizer(load_shipped(Path(__file__).resolve().parent.parent / "models"))
+    rng = np.random.default_rng(11)
+    right = 0
+    for _ in range(60):
+        index = rng.choice(len(test_split), 4, replace=False)
+        segments = split_digits(render_string_ink(test_split.images[index]))
+        inputs = np.stack([preprocess_ink(segment.ink) for segment in segments])
+        probs = recognizer.predict(inputs)
+        verdicts = [
+            answer.decide({n: probs[n][i] for n in MODEL_NAMES}, inputs[i]) for i in range(len(inputs))
+        ]
+        right += answer.combine(verdicts)[0] == "".join(map(str, test_split.labels[index]))
+    print(f"\n4-digit strings read right: {right}/60")
+    assert right >= 51  # 85%; per-digit errors compound: 0.98^4 = 92%
