@@ -23,6 +23,7 @@ IMAGES = tf.TensorSpec([None, 28, 28], tf.float32)
 LABELS = tf.TensorSpec([None], tf.int32)
 RMSPROP_RHO = 0.9
 RMSPROP_EPSILON = 1e-7
+PROBABILITY_CHUNK = 128  # images per call when scoring many (bounds the activations in memory)
 # TF1's RMSPropOptimizer (the original project's) starts its mean square at 1.0, not 0: a
 # single step from a fresh state is then close to plain SGD, moving each weight in
 # proportion to its gradient (from 0 it would be a sign step of lr * 3.2 on every weight).
@@ -113,8 +114,16 @@ class CNNFunctions:
         return original.numpy(), new.numpy()
 
     def probabilities(self, weights: list[tf.Tensor], x: np.ndarray) -> np.ndarray:
-        """Images (N, 28, 28) -> probabilities (N, 10) of the CNN with `weights`."""
-        return self._probs(weights, tf.constant(x, tf.float32)).numpy()
+        """Images (N, 28, 28) -> probabilities (N, 10) of the CNN with `weights`.
+
+        Runs PROBABILITY_CHUNK images at a time: a 500-digit canary in one call would need
+        ~50 MB of activations at once, which would set the worker's peak memory.
+        """
+        chunks = [
+            self._probs(weights, tf.constant(x[start : start + PROBABILITY_CHUNK], tf.float32)).numpy()
+            for start in range(0, max(len(x), 1), PROBABILITY_CHUNK)
+        ]
+        return np.concatenate(chunks)
 
     def step(
         self, weights: list[tf.Tensor], x: np.ndarray, y: np.ndarray, learning_rate: float
