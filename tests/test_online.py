@@ -106,8 +106,9 @@ def test_too_many_lost_races_give_up_with_a_clear_error(engine, history, correct
 
 def test_an_update_that_only_lowers_confidence_is_refused_too(engine, history, correction):
     learner = learner_for(
-        engine, history, fnn_learning_rate=1.0, cnn_learning_rate=1.0,
+        engine, history, fnn_learning_rate=0.5, cnn_learning_rate=0.5,
         canary_max_drop=1.0, canary_max_confidence_drop=0.0,
     )
-    outcome = learner.learn(correction)
+    wrong = Correction(correction.strokes, [(correction.digits[0] + 1) % 10], ["s1"], [None])
+    outcome = learner.learn(wrong)
     assert not outcome.accepted and history.latest() == 0
