@@ -54,10 +54,14 @@ QUICK = Plan(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description="Measure the production server and a naive baseline."
+    )
     parser.add_argument("--quick", action="store_true", help="a few seconds per phase (smoke test)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (WEB_CONCURRENCY)")
-    parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results.json")
+    parser.add_argument(
+        "--output", type=Path, default=ROOT / "bench" / "results.json", help="where to write the JSON"
+    )
     args = parser.parse_args(argv)
     results = run_benchmark(QUICK if args.quick else FULL, args.workers)
     results["mode"] = "quick" if args.quick else "full"
