@@ -356,11 +356,9 @@ def train(
     models = evaluate.TrainedModels(fnn.net, cnn.weights)
     test_images = StrokeSet.from_digits(test).clean_images()
     scores = evaluate.score_models(models, test_images, test.labels)
-    # Every k-th test digit: the split is ordered by digit, so this keeps all ten classes.
-    every = max(1, len(test) // config.robustness_count)
-    robustness = evaluate.canvas_robustness(
-        models, test.subset(np.arange(0, len(test), every)[: config.robustness_count]), progress=progress
-    )
+    # Evenly spread over the test split, which is ordered by digit: every class is represented.
+    spread = np.unique(np.linspace(0, len(test) - 1, min(len(test), config.robustness_count)).astype(int))
+    robustness = evaluate.canvas_robustness(models, test.subset(spread), progress=progress)
     report = {
         "seed": config.seed,
         "data": {
