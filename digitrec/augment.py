@@ -30,9 +30,7 @@ def original_transforms(points: np.ndarray, rng: np.random.Generator) -> np.ndar
     short, long = sorted((float(height), float(width)))
     sizes = [(h, w) for h in (short, long) for w in (short, long)]
     scales = np.array([np.diag([h / height, w / width]) for h, w in sizes])
-    angles = np.concatenate(
-        [rng.choice(ORIGINAL_ANGLES, ANGLES_PER_SIZE, replace=False) for _ in sizes]
-    )
+    angles = np.concatenate([rng.choice(ORIGINAL_ANGLES, ANGLES_PER_SIZE, replace=False) for _ in sizes])
     return _rotation(angles) @ np.repeat(scales, ANGLES_PER_SIZE, axis=0)
 
 
@@ -59,15 +57,15 @@ def elastic(points: np.ndarray, rng: np.random.Generator, strength: float = 0.03
     freq = rng.uniform(0.5, 2.0, (2, 2)) * (2 * np.pi / extent)
     phase = rng.uniform(0, 2 * np.pi, (2, 2))
     amplitude = rng.normal(0.0, strength * extent, 2)
-    shift = amplitude * np.sin(points[:, ::-1] * freq[:, 0] + phase[:, 0]) * np.cos(
-        points * freq[:, 1] + phase[:, 1]
+    shift = (
+        amplitude
+        * np.sin(points[:, ::-1] * freq[:, 0] + phase[:, 0])
+        * np.cos(points * freq[:, 1] + phase[:, 1])
     )
     return (points + shift).astype(np.float32)
 
 
-def training_images(
-    strokes: list[np.ndarray], rng: np.random.Generator, distort: bool = True
-) -> np.ndarray:
+def training_images(strokes: list[np.ndarray], rng: np.random.Generator, distort: bool = True) -> np.ndarray:
     """One randomly distorted rendering of each centre line: float32 (N, 28, 28)."""
     transforms = random_transforms(len(strokes), rng)
     out = np.empty((len(strokes), 28, 28), dtype=np.float32)
