@@ -55,12 +55,21 @@ def original_rule(probs: Mapping[str, np.ndarray]) -> Answer:
     fnn_digit, cnn_digit = int(np.argmax(fnn)), int(np.argmax(cnn))
     fnn_sure, cnn_sure = float(fnn[fnn_digit]), float(cnn[cnn_digit])
     if fnn_digit == cnn_digit:
-        return Answer(fnn_digit, f"Both models say it's a {fnn_digit}.")
+        return Answer(fnn_digit, f"Both models say it's {_article(fnn_digit)} {fnn_digit}.")
     if fnn_sure < CONFIDENT and cnn_sure < CONFIDENT:
         return Answer(None, NOT_RECOGNISED)
     if cnn_sure >= fnn_sure:
-        return Answer(cnn_digit, f"It's a {cnn_digit}, says the CNN ({fnn_digit}, says the FNN).")
-    return Answer(fnn_digit, f"It's a {fnn_digit}, says the FNN ({cnn_digit}, says the CNN).")
+        return Answer(
+            cnn_digit, f"It's {_article(cnn_digit)} {cnn_digit}, says the CNN ({fnn_digit}, says the FNN)."
+        )
+    return Answer(
+        fnn_digit, f"It's {_article(fnn_digit)} {fnn_digit}, says the FNN ({cnn_digit}, says the CNN)."
+    )
+
+
+def _article(digit: int) -> str:
+    """'an 8', 'a 7': the article as the digit's name is spoken."""
+    return "an" if digit == 8 else "a"
 
 
 def decide(probs: Mapping[str, np.ndarray], image: np.ndarray | None = None) -> Answer:

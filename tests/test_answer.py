@@ -68,3 +68,9 @@ def test_one_unrecognised_digit_makes_the_whole_number_unrecognised():
 def test_a_single_digit_keeps_its_own_message():
     assert combine([Answer(None, NOT_RECOGNISED)]) == (None, NOT_RECOGNISED)
     assert combine([Answer(8, "It's an 8.")]) == ("8", "It's an 8.")
+
+
+def test_messages_use_the_article_the_digit_is_spoken_with():
+    eight, seven = np.eye(10)[8], np.eye(10)[7]
+    assert "it's an 8" in original_rule({"fnn_updated": eight, "cnn_updated": eight}).message
+    assert "it's a 7" in original_rule({"fnn_updated": seven, "cnn_updated": seven}).message
