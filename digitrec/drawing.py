@@ -27,6 +27,8 @@ INK_THRESHOLD = 0.3  # ink level (0 white .. 1 black) that counts as a stroke
 STROKE_LEVEL = 0.3  # after resizing, a stroke is ink >= STROKE_LEVEL x the darkest pixel
 MAX_SHEAR = 1.0  # limit of the deskew correction (dx per dy)
 MAX_PIXELS = 40_000_000  # larger images are refused (decompression bombs)
+# Uploads to the web app: 5x a retina canvas; a 5000x5000 image would cost a worker ~275 MB.
+MAX_UPLOAD_PIXELS = 2048 * 2048
 
 _HI = SIZE * SUPERSAMPLE
 _PEN_RADIUS = PEN * SUPERSAMPLE / 2
@@ -56,16 +58,17 @@ def decode_base64_image(text: str) -> bytes:
         raise DrawingError("The image is not valid base64.") from None
 
 
-def decode_image(data: bytes) -> np.ndarray:
+def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """PNG or JPEG bytes -> ink array float32 (H, W), 0 = white paper, 1 = black ink.
 
-    Colour is reduced to luminance; transparent pixels count as white paper.
+    Colour is reduced to luminance; transparent pixels count as white paper. Images of
+    more than `max_pixels` are refused before their pixels are decoded.
     """
     try:
         image = Image.open(io.BytesIO(data))
         if image.format not in ("PNG", "JPEG"):
             raise DrawingError("Only PNG and JPEG images are accepted.")
-        if image.width * image.height > MAX_PIXELS:
+        if image.width * image.height > max_pixels:
             raise DrawingError("The image has too many pixels.")
         image.load()
     except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError):

@@ -28,7 +28,14 @@ from digitrec.cnn import CNNFunctions, configure_threads
 from digitrec.config import Settings
 from digitrec.data import Digits
 from digitrec.dataset import DatasetError, export_csv, export_npz, import_dataset
-from digitrec.drawing import INK_THRESHOLD, BlankDrawing, decode_image, render_strokes, stroke_points
+from digitrec.drawing import (
+    INK_THRESHOLD,
+    MAX_UPLOAD_PIXELS,
+    BlankDrawing,
+    decode_image,
+    render_strokes,
+    stroke_points,
+)
 from digitrec.online import Correction, OnlineLearner, PublishRaceLost, load_canary, load_replay
 from digitrec.recognizer import MODEL_NAMES, Recognizer, Snapshot
 from digitrec.segment import split_digits
@@ -90,7 +97,7 @@ class Drawing:
     @classmethod
     def from_bytes(cls, image: bytes) -> Drawing:
         """Decode and split; DrawingError if unreadable, BlankDrawing if nothing is drawn."""
-        ink = decode_image(image)
+        ink = decode_image(image, MAX_UPLOAD_PIXELS)
         segments = _split(ink)
         if not segments:
             raise BlankDrawing("Nothing is drawn.")
@@ -244,7 +251,7 @@ class DigitService:
     def collect(self, image: bytes, digit: int) -> dict[str, Any]:
         """Store a labelled drawing without training: {"sample_id"}."""
         _check_digit(digit)
-        ink = decode_image(image)
+        ink = decode_image(image, MAX_UPLOAD_PIXELS)
         if not (ink >= INK_THRESHOLD).any():
             raise BlankDrawing("Nothing is drawn.")
         record = self._stored(self.samples.add, _to_png(ink), digit, "collect")

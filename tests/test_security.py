@@ -140,6 +140,15 @@ def test_a_decompression_bomb_is_refused_and_nothing_is_stored(app, client, path
     assert stored_samples(app) == []
 
 
+@pytest.mark.parametrize("path", IMAGE_ROUTES)
+def test_an_upload_over_the_pixel_limit_is_refused_before_decoding(app, client, path):
+    side = 2049  # just over MAX_UPLOAD_PIXELS (2048 x 2048); its PNG is a few kB
+    response = client.post(path, json={"image": b64(png_header_claiming(side, side)), "digit": 1})
+    assert response.status_code == 400
+    assert "pixels" in response.json["error"]
+    assert stored_samples(app) == []
+
+
 # --- validation of every field -------------------------------------------------------------------
 
 
