@@ -1,7 +1,8 @@
 """The measured acceptance test of online learning (run with -s to see the numbers).
 
 100 test-split digits drawn in one consistent style the originals handle poorly
-(lying on their side: turned 90 degrees, as on a phone held sideways); 50 are sent as
+(turned 40 degrees clockwise, as on a sheet of paper lying askew; the originals read
+44% and 68% of them); 50 are sent as
 corrections through POST /api/feedback, then the updated models must be clearly
 better on the other 50 and lose at most half a point on the rest of the test
 split (the test digits outside the canary, which the update never saw).
@@ -19,9 +20,9 @@ from digitrec.online import CANARY_SEED
 from digitrec.service import Drawing
 from tests.conftest import data_url
 
-TURN = 90  # degrees counter-clockwise
+TURN = -40  # degrees counter-clockwise, so 40 clockwise (90 is too far for one step per correction)
 TAUGHT, HELD_OUT = 50, 50
-MIN_GAIN = 3  # held-out drawings more that the updated models get right, on average (of 50)
+MIN_GAIN = 6  # held-out drawings more that the updated models get right, on average (of 50)
 MAX_TEST_DROP = 0.005  # half a point on the test split
 
 
@@ -68,7 +69,7 @@ def test_corrections_in_a_new_style_teach_it_without_forgetting(app, client, set
     after_held = accuracy(after_probs, labels[TAUGHT:])
     answered = [answer_accuracy(p, held, labels[TAUGHT:]) for p in (before_probs, after_probs)]
     after_test = accuracy(service.recognizer.predict(rest), test.labels[outside])
-    print(f"\nonline learning, digits turned {TURN} degrees: {accepted}/{TAUGHT} corrections accepted")
+    print(f"\nonline learning, digits turned {-TURN} degrees clockwise: {accepted}/{TAUGHT} accepted")
     print(f"{'model':<12} {'held-out before':>16} {'after':>7} {'test before':>12} {'after':>7}")
     for name in ("fnn_updated", "cnn_updated"):
         print(
