@@ -37,12 +37,12 @@ class Settings:
     canary_size: int = 500  # test-split digits scored before publishing an update
     canary_max_drop: float = 0.01  # refuse an update losing more canary accuracy than this (fraction)
     canary_max_confidence_drop: float = 0.02  # ...or more of the true digit's mean probability
-    fnn_learning_rate: float = 0.08  # ~90x the original's 0.1 * 0.95**24 / 32; README "Online learning"
+    fnn_learning_rate: float = 0.1  # ~110x the original's 0.1 * 0.95**24 / 32; README "Online learning"
     fnn_l2: float = 0.001
-    cnn_learning_rate: float = 0.03  # RMSProp from a mean square of 1 (TF1's): ~plain SGD at this rate
+    cnn_learning_rate: float = 0.035  # RMSProp from a mean square of 1 (TF1's): ~plain SGD at this rate
     fnn_replay_size: int = 600  # training digits rehearsed in each online FNN step
     cnn_replay_size: int = 480  # ...and CNN step (its step costs ~linear in the batch)
-    replay_pool: int = 600  # preprocessed training digits to draw them from
+    replay_pool: int = 1200  # preprocessed training digits to draw them from
     follow_interval: float | None = None  # seconds between checks for a newer version; None: auto
     keep_last: int = 20  # weights kept for the newest versions...
     keep_every: int = 50  # ...and for every keep_every-th version
