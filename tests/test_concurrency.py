@@ -30,9 +30,6 @@ SERVER_ENV = {
     # Upload limits are per client, and this test is one client sending 200 corrections.
     "DIGITREC_RATE_UPLOADS": "off",
     "DIGITREC_RATE_PREDICT": "off",
-    # 16 in flight keep all 4 workers racing for every version, so a correction may wait out
-    # dozens of other workers' wins: allow as many attempts (the default suits normal traffic).
-    "DIGITREC_PUBLISH_RETRIES": "64",
 }
 
 
