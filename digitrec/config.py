@@ -46,7 +46,7 @@ class Settings:
     follow_interval: float | None = None  # seconds between checks for a newer version; None: auto
     keep_last: int = 20  # weights kept for the newest versions...
     keep_every: int = 50  # ...and for every keep_every-th version
-    publish_retries: int = 64  # attempts to publish when other writers win (16 racing clients on 4 workers need ~30)
+    publish_retries: int = 64  # publish attempts while other writers win (4 busy workers: ~30)
     max_content_length: int = 2 * 1024 * 1024  # request body limit, bytes
     rate_uploads: Rate | None = Rate(30, 60, 15)  # feedback + samples per client and worker; None: off
     rate_predictions: Rate | None = Rate(600, 60, 60)  # predictions per client and worker; None: off
