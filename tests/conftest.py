@@ -7,7 +7,8 @@ The shipped models, their compiled CNN and the canary are loaded once per sessio
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +17,9 @@ from digitrec.canvas import render_digit
 from digitrec.config import ROOT, Settings
 from digitrec.data import Digits, load_split
 from digitrec.service import Engine
+from digitrec.store.blobs import BlobStore, LocalBlobStore, S3BlobStore
 from digitrec.web import create_app
+from tests.s3_server import S3Server, running_s3
 
 
 @pytest.fixture(scope="session")
@@ -69,3 +72,19 @@ def draw(test_digits) -> Callable[..., bytes]:
 def data_url(png: bytes) -> str:
     """PNG bytes -> the data URL a browser canvas sends."""
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[S3Server]:
+    """moto's S3 server on 127.0.0.1 for one test module."""
+    with running_s3() as server:
+        yield server
+
+
+@pytest.fixture(params=["local", "s3"])
+def blobs(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
+    """The same test on both backends: a local directory, and a fresh bucket under a nested prefix."""
+    if request.param == "local":
+        return LocalBlobStore(tmp_path / "store")
+    server = request.getfixturevalue("s3")
+    return S3BlobStore(server.create_bucket(), "digitrec/test", endpoint_url=server.endpoint_url)

@@ -6,7 +6,6 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -39,19 +38,6 @@ BAD_KEYS = [
     "C:/x",
 ]
 
-
-@pytest.fixture(scope="module")
-def s3() -> Iterator[S3Server]:
-    with running_s3() as server:
-        yield server
-
-
-@pytest.fixture(params=["local", "s3"])
-def blobs(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
-    if request.param == "local":
-        return LocalBlobStore(tmp_path / "store")
-    server = request.getfixturevalue("s3")
-    return S3BlobStore(server.create_bucket(), "digitrec/test", endpoint_url=server.endpoint_url)
 
 
 def test_put_then_get_returns_the_bytes(blobs: BlobStore) -> None:

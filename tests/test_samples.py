@@ -4,31 +4,15 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from digitrec.store.blobs import BlobStore, LocalBlobStore, S3BlobStore
+from digitrec.store.blobs import BlobStore
 from digitrec.store.samples import SampleStore, id_time, new_id
-from tests.s3_server import S3Server, running_s3
 
 PNG = b"\x89PNG\r\n\x1a\nfake drawing"
 ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 
-
-@pytest.fixture(scope="module")
-def s3() -> Iterator[S3Server]:
-    with running_s3() as server:
-        yield server
-
-
-@pytest.fixture(params=["local", "s3"])
-def blobs(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
-    if request.param == "local":
-        return LocalBlobStore(tmp_path / "store")
-    server = request.getfixturevalue("s3")
-    return S3BlobStore(server.create_bucket(), "digitrec", endpoint_url=server.endpoint_url)
 
 
 @pytest.fixture

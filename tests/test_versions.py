@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,21 +12,7 @@ import pytest
 
 from digitrec.store.blobs import BlobStore, LocalBlobStore, S3BlobStore, StoreUnavailable
 from digitrec.store.versions import ModelHistory
-from tests.s3_server import S3Server, free_port, running_s3
-
-
-@pytest.fixture(scope="module")
-def s3() -> Iterator[S3Server]:
-    with running_s3() as server:
-        yield server
-
-
-@pytest.fixture(params=["local", "s3"])
-def blobs(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
-    if request.param == "local":
-        return LocalBlobStore(tmp_path / "store")
-    server = request.getfixturevalue("s3")
-    return S3BlobStore(server.create_bucket(), "digitrec", endpoint_url=server.endpoint_url)
+from tests.s3_server import S3Server, free_port
 
 
 class CountingBlobs:
