@@ -70,27 +70,13 @@ def render_digit(image28: np.ndarray, *, transparent: bool = False, **style) -> 
     return ink_to_png(render_ink(image28, **style), transparent=transparent)
 
 
-def render_string(
-    images: np.ndarray,
-    *,
-    pen: float = PEN,
-    scale: float = 0.8,
-    shear: float = 0.0,
-    squash: float = 1.0,
-    size: int = CANVAS,
-    spacing: float | None = None,
-    transparent: bool = False,
-) -> bytes:
+def render_string(images: np.ndarray, *, transparent: bool = False, **style) -> bytes:
     """Several 28x28 digits (K, 28, 28) -> PNG bytes of one canvas with them left to right.
 
-    The canvas is `size` high; each digit gets a cell `spacing` px wide (default 0.75 * size).
+    `style` as for render_string_ink: the canvas is `size` high and each digit gets a cell
+    `spacing` px wide (default 0.75 * size).
     """
-    return ink_to_png(
-        render_string_ink(
-            images, pen=pen, scale=scale, shear=shear, squash=squash, size=size, spacing=spacing
-        ),
-        transparent=transparent,
-    )
+    return ink_to_png(render_string_ink(images, **style), transparent=transparent)
 
 
 def render_string_ink(

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 from digitrec.canvas import render_digit
 from digitrec.config import ROOT, Settings
@@ -19,6 +20,7 @@ from digitrec.data import Digits, load_split
 from digitrec.service import Engine
 from digitrec.store.blobs import BlobStore, LocalBlobStore, S3BlobStore
 from digitrec.web import create_app
+from tests.browser_helpers import launch
 from tests.s3_server import S3Server, running_s3
 
 
@@ -88,3 +90,12 @@ def blobs(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
         return LocalBlobStore(tmp_path / "store")
     server = request.getfixturevalue("s3")
     return S3BlobStore(server.create_bucket(), "digitrec/test", endpoint_url=server.endpoint_url)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian Chromium for one test module (sync Playwright allows one instance at a time)."""
+    with sync_playwright() as playwright:
+        chromium = launch(playwright)
+        yield chromium
+        chromium.close()

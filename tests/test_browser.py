@@ -12,9 +12,9 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, Request, Route, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Request, Route, expect
 
-from tests.browser_helpers import SCRIBBLE, draw_digits, draw_with_mouse, launch, place
+from tests.browser_helpers import SCRIBBLE, draw_digits, draw_with_mouse, place
 from tests.live_server import LiveServer
 
 PAGES = ["/", "/collect", "/models", "/how-it-works", "/about"]
@@ -27,14 +27,6 @@ expect.set_options(timeout=WAIT_MS)
 def server() -> Iterator[LiveServer]:
     with LiveServer(workers=1) as live:
         yield live
-
-
-@pytest.fixture(scope="module")  # one sync Playwright at a time: other modules start their own
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = launch(playwright)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -8,12 +8,12 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from digitrec.canvas import ink_to_png, render_digit, render_ink
 from digitrec.data import load_split
 from digitrec.store import SampleStore, open_blob_store
-from tests.browser_helpers import draw_digits, launch
+from tests.browser_helpers import draw_digits
 from tests.live_server import LiveServer
 
 TOKEN = "gallery-test-token"
@@ -42,14 +42,6 @@ def server(tmp_path_factory, test_split) -> Iterator[LiveServer]:
     }
     with LiveServer(env=env, workers=1) as live:
         yield live
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = launch(playwright)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
