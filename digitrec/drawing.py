@@ -15,6 +15,7 @@ import io
 import re
 
 import numpy as np
+import pyspng
 from PIL import Image, UnidentifiedImageError
 from skimage.morphology import skeletonize
 
@@ -33,7 +34,7 @@ MAX_UPLOAD_PIXELS = 2048 * 2048
 _HI = SIZE * SUPERSAMPLE
 _PEN_RADIUS = PEN * SUPERSAMPLE / 2
 # Pixel offsets the pen covers around a centre-line pixel, at 4x resolution.
-_PEN_OFFSETS = np.argwhere(np.hypot(*np.mgrid[-8:9, -8:9]) <= _PEN_RADIUS - 0.5) - 8
+_PEN_OFFSETS = (np.argwhere(np.hypot(*np.mgrid[-8:9, -8:9]) <= _PEN_RADIUS - 0.5) - 8).astype(np.int32)
 _DATA_URL = re.compile(r"^data:image/[a-zA-Z+.-]+;base64,", re.ASCII)
 
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
@@ -65,22 +66,44 @@ def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     more than `max_pixels` are refused before their pixels are decoded.
     """
     try:
-        image = Image.open(io.BytesIO(data))
+        image = Image.open(io.BytesIO(data))  # reads the header only
         if image.format not in ("PNG", "JPEG"):
             raise DrawingError("Only PNG and JPEG images are accepted.")
         if image.width * image.height > max_pixels:
             raise DrawingError("The image has too many pixels.")
+        if image.format == "PNG" and "transparency" not in image.info:
+            try:
+                # libspng decodes a canvas PNG ~3x faster than Pillow (0.23 vs 0.7 ms at 280x280);
+                # pyspng does not apply a tRNS chunk, so such PNGs stay with Pillow.
+                return _ink_from_rgba(pyspng.load(data, "RGBA"))
+            except (RuntimeError, ValueError):
+                pass  # let Pillow judge what libspng refuses (it also names the error)
         image.load()
     except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError):
         raise DrawingError("The file is not a readable PNG or JPEG image.") from None
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-        # On white paper a pixel's ink is its opacity times its darkness (no compositing: faster).
-        luminance, alpha = image.convert("RGBA").convert("LA").split()
-        ink = np.asarray(alpha, dtype=np.float32) * (255.0 - np.asarray(luminance, dtype=np.float32))
-        ink *= 1.0 / (255.0 * 255.0)
-        return ink
+        return _ink_from_rgba(np.asarray(image.convert("RGBA")))
     gray = np.asarray(image.convert("L"), dtype=np.float32)
     return 1.0 - gray / 255.0
+
+
+def _ink_from_rgba(rgba: np.ndarray) -> np.ndarray:
+    """Pixels uint8 (H, W, 4) -> ink float32 (H, W): opacity x darkness, on white paper.
+
+    Luminance is Pillow's (ITU-R 601-2 in 16-bit fixed point). Only the box around
+    the pixels that are neither transparent nor white is computed: the rest is paper.
+    """
+    packed = np.ascontiguousarray(rgba).view(np.uint32)[..., 0]  # one word per pixel: A B G R
+    paper = (packed == 0xFFFFFFFF) | (packed <= 0x00FFFFFF)  # opaque white, or alpha 0
+    ink = np.zeros(packed.shape, dtype=np.float32)
+    rows, cols = np.flatnonzero(~paper.all(axis=1)), np.flatnonzero(~paper.all(axis=0))
+    if rows.size == 0:
+        return ink
+    box = np.s_[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    red, green, blue, alpha = (rgba[box][..., channel].astype(np.uint32) for channel in range(4))
+    luminance = (red * 19595 + green * 38470 + blue * 7471 + 0x8000) >> 16
+    ink[box] = (alpha * (255 - luminance)).astype(np.float32) * np.float32(1.0 / (255.0 * 255.0))
+    return ink
 
 
 def preprocess_ink(ink: np.ndarray) -> np.ndarray:
@@ -118,14 +141,15 @@ def render_strokes(points: np.ndarray, transforms: np.ndarray | None = None) -> 
     scale = np.where(extent > 0, inner / np.maximum(extent, 1e-6), 1.0)
     moved *= scale[:, None, None]
     moved += _HI / 2 - moved.mean(axis=1, keepdims=True)
-    centres = np.rint(moved).astype(np.intp)
-    covered = (centres[:, :, None, :] + _PEN_OFFSETS).reshape(len(transforms), -1, 2)
+    centres = np.rint(moved).astype(np.int32)
+    covered = centres[:, :, None, :] + _PEN_OFFSETS  # (B, N, pen pixels, 2)
     np.clip(covered, 0, _HI - 1, out=covered)
-    batch = np.broadcast_to(np.arange(len(transforms))[:, None], covered.shape[:2])
-    canvas = np.zeros((len(transforms), _HI, _HI), dtype=np.float32)
-    canvas[batch, covered[..., 0], covered[..., 1]] = 1.0
-    blocks = canvas.reshape(-1, SIZE, SUPERSAMPLE, SIZE, SUPERSAMPLE)
-    return blocks.mean(axis=(2, 4))
+    flat = covered[..., 0] * _HI + covered[..., 1]
+    flat += (np.arange(len(transforms), dtype=np.int32) * (_HI * _HI))[:, None, None]
+    canvas = np.zeros(len(transforms) * _HI * _HI, dtype=np.uint8)
+    canvas[flat.ravel()] = 1
+    covered_count = canvas.reshape(-1, SIZE, SUPERSAMPLE, SIZE, SUPERSAMPLE).sum(axis=(2, 4), dtype=np.uint8)
+    return covered_count.astype(np.float32) * np.float32(1.0 / SUPERSAMPLE**2)
 
 
 def _skeleton_points(ink: np.ndarray) -> np.ndarray:

@@ -110,6 +110,32 @@ def test_slanted_drawing_is_deskewed(seven):
     assert np.abs(slanted - upright).mean() < 0.06
 
 
+def _pillow_ink(data: bytes) -> np.ndarray:
+    """The reference: Pillow's own luminance and alpha, ink = opacity x darkness."""
+    image = Image.open(io.BytesIO(data)).convert("RGBA")
+    luminance, alpha = (np.asarray(band, dtype=np.float64) for band in image.convert("LA").split())
+    return alpha * (255.0 - luminance) / 255.0**2
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "RGB", "L", "LA", "P", "P+tRNS", "L+tRNS"])
+def test_every_png_colour_type_decodes_like_pillow(mode):
+    pixels = np.random.default_rng(3).integers(0, 256, (37, 23, 4), dtype=np.uint8)
+    pixels[:5] = 255  # a white band: the ink box must not cut anything off
+    out = io.BytesIO()
+    image = Image.fromarray(pixels, mode="RGBA").convert(mode.split("+")[0])
+    transparent = {"transparency": int(np.asarray(image)[9, 9])} if mode.endswith("+tRNS") else {}
+    image.save(out, format="PNG", **transparent)
+    ink = decode_image(out.getvalue())
+    assert ink.shape == (37, 23) and ink.dtype == np.float32
+    np.testing.assert_allclose(ink, _pillow_ink(out.getvalue()), atol=1e-6)
+
+
+def test_a_truncated_png_is_a_drawing_error(seven):
+    data = render_digit(seven)
+    with pytest.raises(DrawingError):
+        decode_image(data[: len(data) // 2])  # the pixel data cut off
+
+
 def test_not_an_image_is_a_drawing_error():
     with pytest.raises(DrawingError):
         decode_image(b"definitely not a png")
