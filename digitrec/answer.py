@@ -101,10 +101,10 @@ def has_digit_shape(image: np.ndarray) -> bool:
         return False
     strokes = image >= 0.5
     paper, regions = ndimage.label(~strokes)
-    outside = np.unique(np.concatenate([paper[0], paper[-1], paper[:, 0], paper[:, -1]]))
-    if regions - np.count_nonzero(outside) > MAX_HOLES:
+    is_outside = _flags(regions, np.concatenate([paper[0], paper[-1], paper[:, 0], paper[:, -1]]))
+    if regions - np.count_nonzero(is_outside) > MAX_HOLES:
         return False
-    if _islands(strokes, np.isin(paper, outside[outside > 0])) > MAX_ISLANDS:
+    if _islands(strokes, is_outside[paper]) > MAX_ISLANDS:
         return False
     skeleton = skeletonize(strokes)
     neighbours = ndimage.convolve(skeleton.astype(np.uint8), _EIGHT.astype(np.uint8), mode="constant") - 1
@@ -115,7 +115,15 @@ def _islands(strokes: np.ndarray, outside: np.ndarray) -> int:
     """Stroke pieces that touch no outside paper: ink enclosed by another stroke (a smiley's eyes)."""
     pieces, count = ndimage.label(strokes, structure=_EIGHT)
     shore = ndimage.binary_dilation(outside, structure=_EIGHT) & strokes
-    return count - np.count_nonzero(np.unique(pieces[shore]))
+    return count - np.count_nonzero(_flags(count, pieces[shore]))
+
+
+def _flags(count: int, labels: np.ndarray) -> np.ndarray:
+    """bool (count + 1,): which of the labels 1..count occur in `labels` (a lookup table; 0 is never set)."""
+    flags = np.zeros(count + 1, dtype=bool)
+    flags[labels] = True
+    flags[0] = False
+    return flags
 
 
 def combine(answers: list[Answer]) -> tuple[str | None, str]:

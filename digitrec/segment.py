@@ -103,7 +103,7 @@ def split_digits(ink: np.ndarray) -> list[Segment]:
         for index, found in enumerate(boxes)
     ]
     ordered = sorted(_group_digits(pieces, labels), key=lambda d: d.x0 + d.x1)
-    return [_segment(ink[inked], labels, digit, (left, top)) for digit in ordered]
+    return [_segment(ink[inked], labels, count, digit, (left, top)) for digit in ordered]
 
 
 def _group_digits(pieces: list[_Piece], labels: np.ndarray) -> list[_Piece]:
@@ -202,15 +202,19 @@ def _joint_box(pieces: list[_Piece]) -> tuple[int, int, int, int]:
     )
 
 
-def _segment(ink: np.ndarray, labels: np.ndarray, digit: _Piece, origin: tuple[int, int]) -> Segment:
+def _segment(
+    ink: np.ndarray, labels: np.ndarray, count: int, digit: _Piece, origin: tuple[int, int]
+) -> Segment:
     """Crop the digit's box, blanking strokes of other digits that reach into it.
 
-    ink and labels cover the inked rectangle whose top-left corner is origin (x, y) in the image.
+    ink and labels cover the inked rectangle whose top-left corner is origin (x, y) in the image;
+    `count` components are labelled in it.
     """
     window = (slice(digit.y0, digit.y1), slice(digit.x0, digit.x1))
-    owners = labels[window]
     # Faint anti-aliased pixels (label 0) stay: they belong to whichever strokes they edge.
-    keep = (owners == 0) | np.isin(owners, digit.labels)
-    crop = np.where(keep, ink[window], 0.0).astype(ink.dtype, copy=False)
+    keep = np.zeros(count + 1, dtype=bool)
+    keep[0] = True
+    keep[digit.labels] = True
+    crop = ink[window] if keep.all() else np.where(keep[labels[window]], ink[window], 0.0).astype(ink.dtype)
     x, y = origin
     return Segment(box=(digit.x0 + x, digit.y0 + y, digit.x1 + x, digit.y1 + y), ink=crop)
