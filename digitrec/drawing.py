@@ -35,6 +35,7 @@ _HI = SIZE * SUPERSAMPLE
 _PEN_RADIUS = PEN * SUPERSAMPLE / 2
 # Pixel offsets the pen covers around a centre-line pixel, at 4x resolution.
 _PEN_OFFSETS = (np.argwhere(np.hypot(*np.mgrid[-8:9, -8:9]) <= _PEN_RADIUS - 0.5) - 8).astype(np.int32)
+_LUMA = np.array([19595, 38470, 7471, 0], dtype=np.float32)  # Pillow's L = R G B weights / 65536
 _DATA_URL = re.compile(r"^data:image/[a-zA-Z+.-]+;base64,", re.ASCII)
 
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
@@ -90,19 +91,21 @@ def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
 def _ink_from_rgba(rgba: np.ndarray) -> np.ndarray:
     """Pixels uint8 (H, W, 4) -> ink float32 (H, W): opacity x darkness, on white paper.
 
-    Luminance is Pillow's (ITU-R 601-2 in 16-bit fixed point). Only the box around
-    the pixels that are neither transparent nor white is computed: the rest is paper.
+    Luminance is Pillow's (ITU-R 601-2 in 16-bit fixed point), exact in float32: every
+    sum stays below 2**24. Only the box around the pixels that are neither transparent
+    nor white is computed: the rest is paper.
     """
     packed = np.ascontiguousarray(rgba).view(np.uint32)[..., 0]  # one word per pixel: A B G R
-    paper = (packed == 0xFFFFFFFF) | (packed <= 0x00FFFFFF)  # opaque white, or alpha 0
+    # alpha > 0 and not opaque white: packed in [0x01000000, 0xFFFFFFFE], one unsigned compare
+    inked = (packed - np.uint32(0x01000000)) < np.uint32(0xFEFFFFFF)
     ink = np.zeros(packed.shape, dtype=np.float32)
-    rows, cols = np.flatnonzero(~paper.all(axis=1)), np.flatnonzero(~paper.all(axis=0))
+    rows, cols = np.flatnonzero(inked.any(axis=1)), np.flatnonzero(inked.any(axis=0))
     if rows.size == 0:
         return ink
     box = np.s_[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-    red, green, blue, alpha = (rgba[box][..., channel].astype(np.uint32) for channel in range(4))
-    luminance = (red * 19595 + green * 38470 + blue * 7471 + 0x8000) >> 16
-    ink[box] = (alpha * (255 - luminance)).astype(np.float32) * np.float32(1.0 / (255.0 * 255.0))
+    pixels = rgba[box].astype(np.float32)
+    luminance = np.floor((pixels @ _LUMA + 0x8000) * np.float32(1.0 / 0x10000))
+    ink[box] = pixels[..., 3] * (255.0 - luminance) * np.float32(1.0 / (255.0 * 255.0))
     return ink
 
 
