@@ -18,6 +18,9 @@ sys.modules.setdefault("matplotlib", None)
 _libc = ctypes.CDLL(None)
 if hasattr(_libc, "mallopt"):  # glibc
     _libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD, bytes
+    # Fixing that threshold also freezes the heap-trim threshold at 128 KB: every prediction's
+    # few 300 KB arrays were handed back and faulted in again (~290 page faults a request).
+    _libc.mallopt(-1, 8 << 20)  # M_TRIM_THRESHOLD, bytes
 
 # Workers inherit these before they import numpy: single-threaded BLAS, because multi-threaded
 # BLAS on tiny matrices spin-waits for cores that other workers and requests are using.
