@@ -31,13 +31,12 @@ _port = os.environ.get("PORT", "5000")
 # Heroku's router reaches the dyno from outside; locally serve loopback only.
 bind = f"0.0.0.0:{_port}" if os.environ.get("DYNO") else f"127.0.0.1:{_port}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-worker_class = "gthread"
+# gthread, but a worker steps aside for 2 ms after each accept: on one shared socket the first
+# worker to wake took every keep-alive connection of a few clients arriving at once (one core of
+# two busy), and per-worker SO_REUSEPORT sockets hash connections, 4 of 4 to one worker 1 time in 8.
+worker_class = "digitrec.web.worker.BalancedThreadWorker"
 threads = 4
 preload_app = False
-# Each worker listens on its own SO_REUSEPORT socket, so the kernel spreads connections over the
-# workers; on one shared socket the first worker to wake took nearly every keep-alive connection
-# and a few busy clients used one core of two.
-reuse_port = True
 # No run-time control socket: nothing manages workers that way, and every server on a machine
 # would share the one default path ($HOME/.gunicorn/gunicorn.ctl), as the tests' servers do.
 control_socket_disable = True
