@@ -74,7 +74,14 @@ class CNNFunctions:
         specs = [tf.TensorSpec(v.shape, tf.float32) for v in self.model.trainable_variables]
         self._infer = _concrete(self._infer_both, IMAGES, specs)
         self._infer_captures = self._infer.captured_inputs  # the original model's variables
-        self._step = _concrete(self._rmsprop_step, specs, IMAGES, LABELS, tf.TensorSpec([], tf.float32))
+        self._step = _concrete(
+            self._rmsprop_step,
+            specs,
+            IMAGES,
+            LABELS,
+            tf.TensorSpec([None], tf.float32),
+            tf.TensorSpec([], tf.float32),
+        )
         self._probs = _concrete(self._probs_of, specs, IMAGES)
 
     def _logits(self, weights, x):
@@ -88,11 +95,12 @@ class CNNFunctions:
     def _probs_of(self, weights, x):
         return tf.nn.softmax(self._logits(weights, x))
 
-    def _rmsprop_step(self, weights, x, y, learning_rate):
+    def _rmsprop_step(self, weights, x, y, sample_weight, learning_rate):
         with tf.GradientTape() as tape:
             tape.watch(weights)
-            loss = tf.reduce_mean(
-                tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=self._logits(weights, x))
+            loss = tf.reduce_sum(
+                sample_weight
+                * tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=self._logits(weights, x))
             )
         grads = tape.gradient(loss, weights)
         # A fresh RMSProp state each step: the update is a pure function of its inputs.
@@ -126,11 +134,25 @@ class CNNFunctions:
         return np.concatenate(chunks)
 
     def step(
-        self, weights: list[tf.Tensor], x: np.ndarray, y: np.ndarray, learning_rate: float
+        self,
+        weights: list[tf.Tensor],
+        x: np.ndarray,
+        y: np.ndarray,
+        learning_rate: float,
+        sample_weight: np.ndarray | None = None,
     ) -> tuple[list[np.ndarray], float]:
-        """New weights one RMSProp step (dropout off) from `weights` on (x (N, 28, 28), y (N,)); the loss."""
+        """New weights one RMSProp step (dropout off) from `weights` on (x (N, 28, 28), y (N,)); the loss.
+
+        The loss is the cross-entropy weighted by `sample_weight` (N,), summing to 1; the mean if None.
+        """
+        if sample_weight is None:
+            sample_weight = np.full(len(x), 1.0 / max(len(x), 1), np.float32)
         new, loss = self._step(
-            weights, tf.constant(x, tf.float32), tf.constant(y, tf.int32), tf.constant(learning_rate)
+            weights,
+            tf.constant(x, tf.float32),
+            tf.constant(y, tf.int32),
+            tf.constant(sample_weight, tf.float32),
+            tf.constant(learning_rate, tf.float32),
         )
         return [w.numpy() for w in new], float(loss)
 

@@ -42,6 +42,8 @@ class Settings:
     cnn_learning_rate: float = 0.035  # RMSProp from a mean square of 1 (TF1's): ~plain SGD at this rate
     fnn_replay_size: int = 600  # training digits rehearsed in each online FNN step
     cnn_replay_size: int = 480  # ...and CNN step (its step costs ~linear in the batch)
+    fnn_replay_weight: float = 600.0  # training digits the FNN's rehearsed ones count as in its loss
+    cnn_replay_weight: float = 480.0  # ...and the CNN's in its loss (README "Online learning")
     replay_pool: int = 1200  # preprocessed training digits to draw them from
     follow_interval: float | None = None  # seconds between checks for a newer version; None: auto
     keep_last: int = 20  # weights kept for the newest versions...
@@ -142,6 +144,8 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "DIGITREC_CNN_LEARNING_RATE": ("cnn_learning_rate", _non_negative_float),
     "DIGITREC_FNN_REPLAY_SIZE": ("fnn_replay_size", _non_negative_int),
     "DIGITREC_CNN_REPLAY_SIZE": ("cnn_replay_size", _non_negative_int),
+    "DIGITREC_FNN_REPLAY_WEIGHT": ("fnn_replay_weight", _non_negative_float),
+    "DIGITREC_CNN_REPLAY_WEIGHT": ("cnn_replay_weight", _non_negative_float),
     "DIGITREC_REPLAY_POOL": ("replay_pool", _positive_int),
     "DIGITREC_FOLLOW_INTERVAL": ("follow_interval", _non_negative_float),
     "DIGITREC_KEEP_LAST": ("keep_last", _positive_int),

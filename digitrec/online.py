@@ -2,6 +2,8 @@
 
 store sample (service) -> augment into 24 -> one FNN SGD step + one CNN RMSProp step
 -> canary check -> publish version N+1 (retry on a lost race) -> recognizer swaps it in.
+The FNN's step and canary run on a second thread beside the CNN's, and the stepped
+weights are uploaded while the CNN's canary runs; publishing is then one small write.
 
 The step starts from the latest published version, never from the originals, and
 is a pure function of (weights, batch): a writer that lost the publish race to
@@ -13,6 +15,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,8 +24,10 @@ from digitrec.augment import original_variants
 from digitrec.config import Settings
 from digitrec.data import Digits, load_split
 from digitrec.drawing import preprocess_ink
+from digitrec.fnn import FNN
 from digitrec.recognizer import Recognizer, Snapshot
 from digitrec.store import ModelHistory
+from digitrec.store.versions import StagedWeights
 from digitrec.weights import ModelWeights
 
 CONTENTION_MEMORY = 10.0  # seconds after another writer was seen that this one keeps taking turns
@@ -90,6 +95,7 @@ class OnlineLearner:
         self.canary = canary
         self.replay = replay
         self.rng = rng or np.random.default_rng()
+        self._helper = ThreadPoolExecutor(1, thread_name_prefix="online-fnn")  # the step's second core
         self.lock = threading.Lock()  # learning and publishing only; predictions never take it
         self.baseline, self._baseline_confidence = self._measure(recognizer.original_snapshot)
         self._scores: dict[int, dict[str, float]] = {}  # canary accuracy by version (this store's)
@@ -105,11 +111,18 @@ class OnlineLearner:
 
     def _measure(self, snapshot: Snapshot) -> tuple[dict[str, float], dict[str, float]]:
         """Canary accuracy and confidence (mean probability of the true digit) of each model."""
-        images, labels = self.canary.images, self.canary.labels
-        probs = {
-            "fnn_updated": snapshot.weights.fnn(images.reshape(len(images), -1)),
-            "cnn_updated": self.recognizer.cnn.probabilities(snapshot.cnn_tensors, images),
-        }
+        return self._rate(
+            {
+                "fnn_updated": self._fnn_canary(snapshot.weights.fnn),
+                "cnn_updated": self.recognizer.cnn.probabilities(snapshot.cnn_tensors, self.canary.images),
+            }
+        )
+
+    def _fnn_canary(self, fnn: FNN) -> np.ndarray:
+        return fnn(self.canary.images.reshape(len(self.canary.images), -1))
+
+    def _rate(self, probs: dict[str, np.ndarray]) -> tuple[dict[str, float], dict[str, float]]:
+        labels = self.canary.labels
         accuracy = {name: round(float(np.mean(p.argmax(1) == labels)), 4) for name, p in probs.items()}
         confidence = {name: float(np.mean(p[np.arange(len(labels)), labels])) for name, p in probs.items()}
         return accuracy, confidence
@@ -139,20 +152,63 @@ class OnlineLearner:
             np.concatenate([labels, self.replay.labels[rehearse]]),
         )
 
-    def step(self, base: Snapshot, images: np.ndarray, labels: np.ndarray, taught: int) -> ModelWeights:
-        """Weights one FNN SGD step and one CNN RMSProp step from `base` on a training batch.
+    def step(
+        self, base: Snapshot, images: np.ndarray, labels: np.ndarray, taught: int
+    ) -> tuple[Snapshot, dict[str, float], dict[str, float], StagedWeights]:
+        """One FNN SGD step and one CNN RMSProp step from `base` on a training batch, checked.
 
-        `taught`: how many leading images are the correction's; each model rehearses its
-        own number of the digits after them (the FNN many, it is cheap; the CNN fewer).
+        Returns the stepped snapshot (version base + 1), its canary accuracy and confidence,
+        and its weights already uploaded for publishing. `taught`: how many leading images
+        are the correction's; each model rehearses its own number of the digits after them.
+        The FNN's step and canary, then the upload, run on a second thread while the CNN's
+        run on this one: numpy and TensorFlow release the GIL, so the two use two cores.
         """
         s = self.settings
-        fnn_end, cnn_end = taught + s.fnn_replay_size, taught + s.cnn_replay_size
-        fnn_x = images[:fnn_end].reshape(-1, images.shape[1] * images.shape[2])
-        fnn = base.weights.fnn.updated(fnn_x, labels[:fnn_end], s.fnn_learning_rate, s.fnn_l2)
+        fnn_job = self._helper.submit(self._fnn_step, base.weights.fnn, images, labels, taught)
+        rehearsed = min(s.cnn_replay_size, len(images) - taught)
         cnn, _loss = self.recognizer.cnn.step(
-            base.cnn_tensors, images[:cnn_end], labels[:cnn_end], s.cnn_learning_rate
+            base.cnn_tensors,
+            images[: taught + rehearsed],
+            labels[: taught + rehearsed],
+            s.cnn_learning_rate,
+            rehearsal_weights(taught, rehearsed, s.cnn_replay_weight),
         )
-        return ModelWeights(fnn, cnn)
+        staged_job = self._helper.submit(self._stage, base.version + 1, fnn_job, cnn)
+        stepped_cnn = self.recognizer.cnn.tensors(cnn)
+        cnn_probs = self.recognizer.cnn.probabilities(stepped_cnn, self.canary.images)
+        fnn, fnn_probs = fnn_job.result()
+        accuracy, confidence = self._rate({"fnn_updated": fnn_probs, "cnn_updated": cnn_probs})
+        weights = ModelWeights(fnn, cnn).check_like(self.recognizer.originals)
+        return Snapshot(base.version + 1, weights, stepped_cnn), accuracy, confidence, staged_job.result()
+
+    def _fnn_step(
+        self, fnn: FNN, images: np.ndarray, labels: np.ndarray, taught: int
+    ) -> tuple[FNN, np.ndarray]:
+        """`fnn` one SGD step on, and its canary probabilities (canary size, 10).
+
+        The loss weighs the rehearsed digits as in the CNN's step (`rehearsal_weights`): the
+        mean gradient of each part, mixed by the share of the loss each part stands for.
+        """
+        s = self.settings
+        flat = images.reshape(len(images), -1)
+        rehearsed = min(s.fnn_replay_size, len(images) - taught)
+        parts = [(slice(0, taught), float(taught))]
+        if rehearsed:
+            parts.append((slice(taught, taught + rehearsed), s.fnn_replay_weight))
+        total = sum(share for _, share in parts)
+        step: dict[str, np.ndarray] = {}
+        for rows, share in parts:
+            _loss, grads = fnn.loss_and_gradients(flat[rows], labels[rows], s.fnn_l2)
+            for name, grad in grads.items():
+                grad *= s.fnn_learning_rate * share / total  # in place: the arrays are fresh
+                step[name] = step[name] + grad if name in step else grad
+        stepped = FNN({name: value - step[name] for name, value in fnn.params.items()})
+        return stepped, self._fnn_canary(stepped)
+
+    def _stage(self, version: int, fnn_job: Future, cnn: list[np.ndarray]) -> StagedWeights:
+        # Uploading while the CNN's canary runs takes the ~10 MB write off the critical path;
+        # a refused or combined update deletes it again.
+        return self.history.stage(version, ModelWeights(fnn_job.result()[0], cnn).to_bytes())
 
     def learn(self, correction: Correction) -> LearnOutcome:
         """Train on a stored correction and publish the result (or refuse it); see the module doc.
@@ -172,16 +228,16 @@ class OnlineLearner:
                 base = self.recognizer.follow(self.history, force=True)
                 if base.version != self._last_won:
                     self._contended_until = started + CONTENTION_MEMORY
-                weights = self.step(base, images, labels, taught)
-                stepped = self.recognizer.make_snapshot(base.version + 1, weights)
-                stepped_accuracy, confidence = self._measure(stepped)
+                stepped, stepped_accuracy, confidence, staged = self.step(base, images, labels, taught)
                 learned = [name for name in MODELS if self._passes(stepped_accuracy, confidence, name)]
+                if len(learned) < len(MODELS):
+                    self.history.discard(staged)
                 if not learned:
                     return self._refuse(correction, base, stepped_accuracy)
                 candidate, accuracy = self._combine(base, stepped, stepped_accuracy, learned)
                 record = self.history.publish(
                     base.version,
-                    candidate.weights.to_bytes(),
+                    staged if len(learned) == len(MODELS) else candidate.weights.to_bytes(),
                     {**self._info(correction, accuracy), "learned": learned},
                 )
                 if record is not None:
@@ -214,9 +270,7 @@ class OnlineLearner:
         fnn = stepped if "fnn_updated" in learned else base
         cnn = stepped if "cnn_updated" in learned else base
         weights = ModelWeights(fnn.weights.fnn, cnn.weights.cnn)
-        accuracy = {
-            name: (stepped_accuracy if name in learned else base_accuracy)[name] for name in MODELS
-        }
+        accuracy = {name: (stepped_accuracy if name in learned else base_accuracy)[name] for name in MODELS}
         return Snapshot(stepped.version, weights, cnn.cnn_tensors), accuracy
 
     def _score_of(self, snapshot: Snapshot) -> dict[str, float]:
@@ -251,6 +305,14 @@ class OnlineLearner:
             "Thanks, your drawing is saved. The models did not learn from it this time: "
             "the update would have made them worse at recognising other people's digits.",
         )
+
+
+def rehearsal_weights(taught: int, rehearsed: int, stands_for: float) -> np.ndarray:
+    """Loss weights (taught + rehearsed,): each taught image counts once and the `rehearsed`
+    digits together count as `stands_for` training digits, out of taught + stands_for."""
+    weights = np.ones(taught + rehearsed, np.float32)
+    weights[taught:] = stands_for / max(rehearsed, 1)
+    return weights / (taught + stands_for)
 
 
 def _taught(digits: list[int]) -> str:

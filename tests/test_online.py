@@ -5,7 +5,7 @@ import pytest
 
 from digitrec.config import Settings
 from digitrec.drawing import stroke_points
-from digitrec.online import Correction, OnlineLearner, PublishRaceLost
+from digitrec.online import Correction, OnlineLearner, PublishRaceLost, rehearsal_weights
 from digitrec.recognizer import Recognizer
 from digitrec.store import LocalBlobStore, ModelHistory
 
@@ -34,6 +34,38 @@ def test_a_correction_becomes_24_variants_plus_rehearsed_digits(engine, history,
     assert images.shape == (48 + 10, 28, 28)
     assert list(labels[:48]) == [3] * 24 + [5] * 24
     assert images.max() <= 1.0 and images[:48].reshape(48, -1).max(axis=1).min() > 0.5
+
+
+def test_rehearsed_digits_count_as_the_training_digits_they_stand_for():
+    weights = rehearsal_weights(24, 32, 480.0)
+    assert weights.shape == (56,)
+    np.testing.assert_allclose(weights[:24].sum(), 24 / 504, rtol=1e-6)
+    np.testing.assert_allclose(weights[24:].sum(), 480 / 504, rtol=1e-6)
+    np.testing.assert_allclose(rehearsal_weights(24, 0, 480.0).sum(), 24 / 504, rtol=1e-6)
+
+
+def test_rehearsing_as_many_digits_as_they_stand_for_is_the_plain_mean_step(engine, history, correction):
+    learner = learner_for(
+        engine,
+        history,
+        fnn_replay_size=40,
+        fnn_replay_weight=40.0,
+        cnn_replay_size=16,
+        cnn_replay_weight=16.0,
+    )
+    images, labels = learner.training_batch(correction.strokes, correction.digits)
+    base = learner.recognizer.snapshot
+    stepped, _accuracy, _confidence, staged = learner.step(base, images, labels, 24)
+    s = learner.settings
+    fnn = engine.originals.fnn.updated(
+        images[:64].reshape(64, -1), labels[:64], s.fnn_learning_rate, s.fnn_l2
+    )
+    cnn, _loss = engine.cnn.step(base.cnn_tensors, images[:40], labels[:40], s.cnn_learning_rate)
+    for name, value in fnn.params.items():
+        np.testing.assert_allclose(stepped.weights.fnn.params[name], value, rtol=1e-5, atol=1e-7)
+    for mine, plain in zip(stepped.weights.cnn, cnn, strict=True):
+        np.testing.assert_allclose(mine, plain, rtol=1e-5, atol=1e-7)
+    assert history.latest() == 0 and history.blobs.exists(staged.key)  # uploaded, not yet published
 
 
 def test_learning_publishes_the_next_version_and_swaps_it_in(engine, history, correction):
@@ -66,6 +98,7 @@ def test_an_update_that_ruins_the_canary_is_refused_and_recorded(engine, history
     events = history.events()
     assert len(events) == 1 and events[0]["event"] == "update_refused"
     assert events[0]["sample_id"] == "s1"
+    assert history.blobs.list("weights/") == []  # the weights uploaded during the check are gone
 
 
 def test_a_model_that_fails_the_canary_keeps_its_weights_while_the_other_learns(engine, history, correction):
@@ -73,6 +106,7 @@ def test_a_model_that_fails_the_canary_keeps_its_weights_while_the_other_learns(
     outcome = learner.learn(correction)
     assert outcome.accepted
     assert history.get(1).info["learned"] == ["cnn_updated"]
+    assert history.blobs.list("weights/") == [history.get(1).weights_key]
     np.testing.assert_array_equal(
         learner.recognizer.snapshot.weights.fnn.params["w1"], engine.originals.fnn.params["w1"]
     )
@@ -106,8 +140,12 @@ def test_too_many_lost_races_give_up_with_a_clear_error(engine, history, correct
 
 def test_an_update_that_only_lowers_confidence_is_refused_too(engine, history, correction):
     learner = learner_for(
-        engine, history, fnn_learning_rate=0.5, cnn_learning_rate=0.5,
-        canary_max_drop=1.0, canary_max_confidence_drop=0.0,
+        engine,
+        history,
+        fnn_learning_rate=0.5,
+        cnn_learning_rate=0.5,
+        canary_max_drop=1.0,
+        canary_max_confidence_drop=0.0,
     )
     wrong = Correction(correction.strokes, [(correction.digits[0] + 1) % 10], ["s1"], [None])
     outcome = learner.learn(wrong)

@@ -179,6 +179,36 @@ def test_prune_sweeps_crash_leftovers_but_not_a_race_in_progress(blobs: BlobStor
     assert [history.latest_with_weights(v) for v in (3, 2, 1)] == [3, 2, 0]
 
 
+def test_staged_weights_are_published_without_a_second_upload(blobs: BlobStore) -> None:
+    counting = CountingBlobs(blobs)
+    history = ModelHistory(counting)
+    staged = history.stage(1, b"staged")
+    assert counting.calls == ["put"]
+    record = history.publish(0, staged, {"n": 1})
+    assert record is not None and record.weights_key == staged.key
+    assert "put" not in counting.calls[1:]
+    assert history.weights(1) == b"staged"
+
+
+def test_staged_weights_that_lose_the_race_or_are_discarded_leave_nothing(blobs: BlobStore) -> None:
+    history, rival = ModelHistory(blobs), ModelHistory(blobs)
+    lost = history.stage(1, b"loser")
+    assert rival.publish(0, b"winner", {}) is not None
+    assert history.publish(0, lost, {}) is None
+    refused = history.stage(2, b"refused by a check")
+    history.discard(refused)
+    assert blobs.list("weights/") == [rival.get(1).weights_key]
+
+
+def test_staged_weights_only_publish_as_their_own_version(blobs: BlobStore) -> None:
+    history = ModelHistory(blobs)
+    staged = history.stage(2, b"w")
+    with pytest.raises(ValueError, match="staged for version 2"):
+        history.publish(0, staged, {})
+    with pytest.raises(ValueError):
+        history.stage(0, b"w")
+
+
 def test_a_reset_version_means_the_originals(blobs: BlobStore) -> None:
     history = ModelHistory(blobs)
     publish_chain(history, 2)

@@ -6,7 +6,9 @@ Version 0 is the shipped originals and has nothing stored. Version N > 0 is::
     versions/<N:010d>.json          the record, created with put_if_absent (commit point)
 
 Writers race for N = parent + 1; exactly one record creation succeeds, the
-losers delete their weights and learn the new latest. A version published
+losers delete their weights and learn the new latest. A writer may ``stage`` the
+weights before it knows it will publish them (uploading while a check still runs),
+then ``publish`` the staged key or ``discard`` it. A version published
 without weights means "back to the originals" (a reset). Records are kept
 forever; weights are kept for the last ``keep_last`` versions and every
 ``keep_every``-th one: each publish deletes the weights that just fell out of
@@ -38,6 +40,19 @@ _RESERVED = frozenset({"version", "parent", "created", "weights_key"})
 
 def _version_key(version: int) -> str:
     return f"versions/{version:010d}.json"
+
+
+def _weights_key(version: int) -> str:
+    """A fresh, unique name for weights of ``version`` (racing writers never collide)."""
+    return f"weights/{version:010d}-{uuid.uuid4().hex}.npz"
+
+
+@dataclass(frozen=True)
+class StagedWeights:
+    """Weights already uploaded for ``version`` by ``ModelHistory.stage``, not yet published."""
+
+    version: int
+    key: str
 
 
 @dataclass(frozen=True)
@@ -129,28 +144,47 @@ class ModelHistory:
         self._listed_token = token  # taken before listing, so a change during it is not missed
         return self._seen(newest)
 
+    def stage(self, version: int, weights: bytes) -> StagedWeights:
+        """Upload weights meant for ``version`` ahead of publishing it; pass the result to
+        ``publish`` (as its weights) or to ``discard``. Until then nothing references them,
+        and ``prune`` leaves them alone while ``version`` is unpublished."""
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise ValueError(f"version must be a version number >= 1, not {version!r}")
+        staged = StagedWeights(version, _weights_key(version))
+        self.blobs.put(staged.key, weights)
+        return staged
+
+    def discard(self, staged: StagedWeights) -> None:
+        """Delete staged weights that will not be published."""
+        self.blobs.delete(staged.key)
+
     def publish(
-        self, parent: int, weights: bytes | None, info: dict[str, Any]
+        self, parent: int, weights: bytes | StagedWeights | None, info: dict[str, Any]
     ) -> VersionRecord | None:
         """Create version ``parent + 1``; None if another writer created it first.
 
-        ``weights`` None publishes a version whose models are the shipped originals.
-        ValueError if ``parent`` is not a published version (the history has no gaps).
+        ``weights`` None publishes a version whose models are the shipped originals;
+        staged weights must have been staged for ``parent + 1``. Weights of a lost race are
+        deleted. ValueError if ``parent`` is not a published version (the history has no gaps).
         """
         _check_info(info)
         if isinstance(parent, bool) or not isinstance(parent, int) or parent < 0:
             raise ValueError(f"parent must be a version number, not {parent!r}")
+        version = parent + 1
+        if isinstance(weights, StagedWeights) and weights.version != version:
+            raise ValueError(f"weights staged for version {weights.version} cannot be version {version}")
         if parent < self._seen(0):
+            self._discard_own(weights)
             return None
         if parent > self.latest():
             raise ValueError(f"version {parent} does not exist yet")
-        version = parent + 1
-        weights_key = (
-            f"weights/{version:010d}-{uuid.uuid4().hex}.npz" if weights is not None else None
-        )
+        if isinstance(weights, StagedWeights):
+            weights_key = weights.key
+        else:
+            weights_key = _weights_key(version) if weights is not None else None
         record = VersionRecord(version, parent, iso_utc(datetime.now(UTC)), weights_key, dict(info))
         body = record._dump()  # serialise before uploading, so bad info leaves nothing behind
-        if weights_key is not None:
+        if isinstance(weights, bytes):
             self.blobs.put(weights_key, weights)
         if not self.blobs.put_if_absent(_version_key(version), body) and not self._is_ours(record):
             if weights_key is not None:
@@ -160,6 +194,10 @@ class ModelHistory:
         self._seen(version)
         self._drop_weights_out_of_window(version)
         return record
+
+    def _discard_own(self, weights: bytes | StagedWeights | None) -> None:
+        if isinstance(weights, StagedWeights):
+            self.discard(weights)
 
     def _is_ours(self, record: VersionRecord) -> bool:
         # A refused create may still be ours (a retried request whose first attempt landed),
@@ -240,9 +278,7 @@ class ModelHistory:
 
     def history(self) -> list[VersionRecord]:
         """Every version record, oldest first."""
-        versions = [
-            int(m[1]) for key in self.blobs.list("versions/") if (m := _VERSION_KEY.fullmatch(key))
-        ]
+        versions = [int(m[1]) for key in self.blobs.list("versions/") if (m := _VERSION_KEY.fullmatch(key))]
         return [self.get(version) for version in versions]
 
     def _keeps(self, version: int, latest: int) -> bool:
