@@ -35,15 +35,16 @@ class Settings:
     web_concurrency: int = 2
     models_dir: Path = ROOT / "models"
     canary_size: int = 500  # test-split digits scored before publishing an update
+    canary_quick_size: int = 256  # ...of which the CNN scores these first (README "Online learning"; 0: all)
     canary_max_drop: float = 0.01  # refuse an update losing more canary accuracy than this (fraction)
     canary_max_confidence_drop: float = 0.02  # ...or more of the true digit's mean probability
     fnn_learning_rate: float = 0.1  # ~110x the original's 0.1 * 0.95**24 / 32; README "Online learning"
     fnn_l2: float = 0.001
     cnn_learning_rate: float = 0.035  # RMSProp from a mean square of 1 (TF1's): ~plain SGD at this rate
-    fnn_replay_size: int = 600  # training digits rehearsed in each online FNN step
-    cnn_replay_size: int = 480  # ...and CNN step (its step costs ~linear in the batch)
+    fnn_replay_size: int = 200  # training digits rehearsed in each online FNN step...
+    cnn_replay_size: int = 32  # ...and CNN step (its cost is ~linear in the batch)
     fnn_replay_weight: float = 600.0  # training digits the FNN's rehearsed ones count as in its loss
-    cnn_replay_weight: float = 480.0  # ...and the CNN's in its loss (README "Online learning")
+    cnn_replay_weight: float = 480.0  # ...and the CNN's (README "Online learning")
     replay_pool: int = 1200  # preprocessed training digits to draw them from
     follow_interval: float | None = None  # seconds between checks for a newer version; None: auto
     keep_last: int = 20  # weights kept for the newest versions...
@@ -137,6 +138,7 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "WEB_CONCURRENCY": ("web_concurrency", _positive_int),
     "DIGITREC_MODELS_DIR": ("models_dir", Path),
     "DIGITREC_CANARY_SIZE": ("canary_size", _positive_int),
+    "DIGITREC_CANARY_QUICK_SIZE": ("canary_quick_size", _non_negative_int),
     "DIGITREC_CANARY_MAX_DROP": ("canary_max_drop", _non_negative_float),
     "DIGITREC_CANARY_MAX_CONFIDENCE_DROP": ("canary_max_confidence_drop", _non_negative_float),
     "DIGITREC_FNN_LEARNING_RATE": ("fnn_learning_rate", _non_negative_float),

@@ -19,6 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+import tensorflow as tf
 
 from digitrec.augment import original_variants
 from digitrec.config import Settings
@@ -98,6 +99,11 @@ class OnlineLearner:
         self._helper = ThreadPoolExecutor(1, thread_name_prefix="online-fnn")  # the step's second core
         self.lock = threading.Lock()  # learning and publishing only; predictions never take it
         self.baseline, self._baseline_confidence = self._measure(recognizer.original_snapshot)
+        quick = settings.canary_quick_size
+        self._quick_baseline = _rated(  # the originals' CNN on the canary's first `quick` digits
+            recognizer.cnn.probabilities(recognizer.original_snapshot.cnn_tensors, canary.images[:quick]),
+            canary.labels[:quick],
+        )
         self._scores: dict[int, dict[str, float]] = {}  # canary accuracy by version (this store's)
         self._last_won = 0  # the version this learner published last
         self._contended_until = 0.0  # monotonic time until which other writers count as active
@@ -122,10 +128,29 @@ class OnlineLearner:
         return fnn(self.canary.images.reshape(len(self.canary.images), -1))
 
     def _rate(self, probs: dict[str, np.ndarray]) -> tuple[dict[str, float], dict[str, float]]:
-        labels = self.canary.labels
-        accuracy = {name: round(float(np.mean(p.argmax(1) == labels)), 4) for name, p in probs.items()}
-        confidence = {name: float(np.mean(p[np.arange(len(labels)), labels])) for name, p in probs.items()}
-        return accuracy, confidence
+        rated = {name: _rated(p, self.canary.labels) for name, p in probs.items()}
+        return {name: r[0] for name, r in rated.items()}, {name: r[1] for name, r in rated.items()}
+
+    def _cnn_canary(self, weights: list[tf.Tensor]) -> tuple[float, float]:
+        """The CNN's canary accuracy and confidence, scoring the first `canary_quick_size` digits first.
+
+        An update that stays within half of each bound on those is rated by the paired
+        estimate (the originals' score on the whole canary, less what it lost on those
+        digits); only one that comes closer to a bound is scored on every digit. Most
+        corrections stop there at about half the cost; a flood runs at the bound and pays
+        in full.
+        """
+        images, labels, quick = self.canary.images, self.canary.labels, self.settings.canary_quick_size
+        if not 0 < quick < len(labels):
+            return _rated(self.recognizer.cnn.probabilities(weights, images), labels)
+        first = self.recognizer.cnn.probabilities(weights, images[:quick])
+        accuracy, confidence = _rated(first, labels[:quick])
+        drop, confidence_drop = self._quick_baseline[0] - accuracy, self._quick_baseline[1] - confidence
+        s, name = self.settings, "cnn_updated"
+        if drop <= s.canary_max_drop / 2 and confidence_drop <= s.canary_max_confidence_drop / 2:
+            return round(self.baseline[name] - drop, 4), self._baseline_confidence[name] - confidence_drop
+        rest = self.recognizer.cnn.probabilities(weights, images[quick:])
+        return _rated(np.concatenate([first, rest]), labels)
 
     def _passes(self, accuracy: dict[str, float], confidence: dict[str, float], name: str) -> bool:
         # Accuracy alone can be gamed: many small harmful steps that flip no canary digit add
@@ -175,9 +200,11 @@ class OnlineLearner:
         )
         staged_job = self._helper.submit(self._stage, base.version + 1, fnn_job, cnn)
         stepped_cnn = self.recognizer.cnn.tensors(cnn)
-        cnn_probs = self.recognizer.cnn.probabilities(stepped_cnn, self.canary.images)
+        cnn_rated = self._cnn_canary(stepped_cnn)
         fnn, fnn_probs = fnn_job.result()
-        accuracy, confidence = self._rate({"fnn_updated": fnn_probs, "cnn_updated": cnn_probs})
+        fnn_rated = _rated(fnn_probs, self.canary.labels)
+        accuracy = {"fnn_updated": fnn_rated[0], "cnn_updated": cnn_rated[0]}
+        confidence = {"fnn_updated": fnn_rated[1], "cnn_updated": cnn_rated[1]}
         weights = ModelWeights(fnn, cnn).check_like(self.recognizer.originals)
         return Snapshot(base.version + 1, weights, stepped_cnn), accuracy, confidence, staged_job.result()
 
@@ -305,6 +332,12 @@ class OnlineLearner:
             "Thanks, your drawing is saved. The models did not learn from it this time: "
             "the update would have made them worse at recognising other people's digits.",
         )
+
+
+def _rated(probs: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """Accuracy (rounded to 4 places) and mean probability of the true digit, of probs (N, 10)."""
+    accuracy = round(float(np.mean(probs.argmax(1) == labels)), 4)
+    return accuracy, float(np.mean(probs[np.arange(len(labels)), labels]))
 
 
 def rehearsal_weights(taught: int, rehearsed: int, stands_for: float) -> np.ndarray:

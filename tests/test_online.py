@@ -68,6 +68,24 @@ def test_rehearsing_as_many_digits_as_they_stand_for_is_the_plain_mean_step(engi
     assert history.latest() == 0 and history.blobs.exists(staged.key)  # uploaded, not yet published
 
 
+def test_the_cnn_canary_scores_every_digit_only_near_a_bound(engine, history, correction, monkeypatch):
+    scored = []
+    probabilities = engine.cnn.probabilities
+    monkeypatch.setattr(
+        engine.cnn, "probabilities", lambda w, x: scored.append(len(x)) or probabilities(w, x)
+    )
+    quick = Settings().canary_quick_size
+    far = learner_for(engine, history, canary_max_drop=1.0, canary_max_confidence_drop=1.0)
+    scored.clear()
+    assert far.learn(correction).accepted
+    assert scored == [quick]
+    near = learner_for(engine, history, canary_max_drop=1.0, canary_max_confidence_drop=0.0)
+    wrong = Correction(correction.strokes, [(correction.digits[0] + 1) % 10], ["s2"], [None])
+    scored.clear()
+    near.learn(wrong)
+    assert scored == [quick, len(engine.canary.images) - quick]
+
+
 def test_learning_publishes_the_next_version_and_swaps_it_in(engine, history, correction):
     learner = learner_for(engine, history)
     outcome = learner.learn(correction)
