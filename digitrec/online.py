@@ -98,17 +98,17 @@ class OnlineLearner:
         self.rng = rng or np.random.default_rng()
         self._helper = ThreadPoolExecutor(1, thread_name_prefix="online-fnn")  # the step's second core
         self.lock = threading.Lock()  # learning and publishing only; predictions never take it
-        self.baseline, self._baseline_confidence = self._measure(recognizer.original_snapshot)
-        quick = settings.canary_quick_size
-        self._quick_baseline = _rated(  # the originals' CNN on the canary's first `quick` digits
-            recognizer.cnn.probabilities(recognizer.original_snapshot.cnn_tensors, canary.images[:quick]),
-            canary.labels[:quick],
+        originals = recognizer.original_snapshot
+        cnn_probs = recognizer.cnn.probabilities(originals.cnn_tensors, canary.images)
+        self.baseline, self._baseline_confidence = self._rate(
+            {"fnn_updated": self._fnn_canary(originals.weights.fnn), "cnn_updated": cnn_probs}
         )
+        quick = settings.canary_quick_size  # what _cnn_canary compares the first `quick` digits with
+        self._quick_baseline = _rated(cnn_probs[:quick], canary.labels[:quick]) if quick else (0.0, 0.0)
         self._scores: dict[int, dict[str, float]] = {}  # canary accuracy by version (this store's)
         self._last_won = 0  # the version this learner published last
         self._contended_until = 0.0  # monotonic time until which other writers count as active
         self._turn_at = 0.0  # monotonic time before which this learner lets the others try
-        originals = recognizer.original_snapshot
         self.recognizer.cnn.step(originals.cnn_tensors, canary.images[:2], canary.labels[:2], 0.0)  # trace
 
     def score(self, snapshot: Snapshot) -> dict[str, float]:
@@ -233,7 +233,7 @@ class OnlineLearner:
         return stepped, self._fnn_canary(stepped)
 
     def _stage(self, version: int, fnn_job: Future, cnn: list[np.ndarray]) -> StagedWeights:
-        # Uploading while the CNN's canary runs takes the ~10 MB write off the critical path;
+        # Uploading while the CNN's canary runs takes the ~6.5 MB write off the critical path;
         # a refused or combined update deletes it again.
         return self.history.stage(version, ModelWeights(fnn_job.result()[0], cnn).to_bytes())
 
