@@ -143,8 +143,20 @@ class CNNFunctions:
     ) -> tuple[list[np.ndarray], float]:
         """New weights one RMSProp step (dropout off) from `weights` on (x (N, 28, 28), y (N,)); the loss.
 
-        The loss is the cross-entropy weighted by `sample_weight` (N,), summing to 1; the mean if None.
+        The loss is the sum of the cross-entropies weighted by `sample_weight` (N,); the mean if None.
         """
+        new, loss = self.step_tensors(weights, x, y, learning_rate, sample_weight)
+        return [w.numpy() for w in new], loss
+
+    def step_tensors(
+        self,
+        weights: list[tf.Tensor],
+        x: np.ndarray,
+        y: np.ndarray,
+        learning_rate: float,
+        sample_weight: np.ndarray | None = None,
+    ) -> tuple[list[tf.Tensor], float]:
+        """`step`, with the new weights as tensors: ready for `probabilities` without a copy."""
         if sample_weight is None:
             sample_weight = np.full(len(x), 1.0 / max(len(x), 1), np.float32)
         new, loss = self._step(
@@ -154,7 +166,7 @@ class CNNFunctions:
             tf.constant(sample_weight, tf.float32),
             tf.constant(learning_rate, tf.float32),
         )
-        return [w.numpy() for w in new], float(loss)
+        return new, float(loss)
 
 
 def _concrete(function, *signature) -> tf.types.experimental.ConcreteFunction:

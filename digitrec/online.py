@@ -191,22 +191,22 @@ class OnlineLearner:
         s = self.settings
         fnn_job = self._helper.submit(self._fnn_step, base.weights.fnn, images, labels, taught)
         rehearsed = min(s.cnn_replay_size, len(images) - taught)
-        cnn, _loss = self.recognizer.cnn.step(
+        stepped_cnn, _loss = self.recognizer.cnn.step_tensors(
             base.cnn_tensors,
             images[: taught + rehearsed],
             labels[: taught + rehearsed],
             s.cnn_learning_rate,
             rehearsal_weights(taught, rehearsed, s.cnn_replay_weight),
         )
-        staged_job = self._helper.submit(self._stage, base.version + 1, fnn_job, cnn)
-        stepped_cnn = self.recognizer.cnn.tensors(cnn)
+        staged_job = self._helper.submit(self._stage, base.version + 1, fnn_job, stepped_cnn)
         cnn_rated = self._cnn_canary(stepped_cnn)
         fnn, fnn_probs = fnn_job.result()
         fnn_rated = _rated(fnn_probs, self.canary.labels)
         accuracy = {"fnn_updated": fnn_rated[0], "cnn_updated": cnn_rated[0]}
         confidence = {"fnn_updated": fnn_rated[1], "cnn_updated": cnn_rated[1]}
-        weights = ModelWeights(fnn, cnn).check_like(self.recognizer.originals)
-        return Snapshot(base.version + 1, weights, stepped_cnn), accuracy, confidence, staged_job.result()
+        staged, weights = staged_job.result()
+        snapshot = Snapshot(base.version + 1, weights.check_like(self.recognizer.originals), stepped_cnn)
+        return snapshot, accuracy, confidence, staged
 
     def _fnn_step(
         self, fnn: FNN, images: np.ndarray, labels: np.ndarray, taught: int
@@ -232,10 +232,16 @@ class OnlineLearner:
         stepped = FNN({name: value - step[name] for name, value in fnn.params.items()})
         return stepped, self._fnn_canary(stepped)
 
-    def _stage(self, version: int, fnn_job: Future, cnn: list[np.ndarray]) -> StagedWeights:
-        # Uploading while the CNN's canary runs takes the ~6.5 MB write off the critical path;
-        # a refused or combined update deletes it again.
-        return self.history.stage(version, ModelWeights(fnn_job.result()[0], cnn).to_bytes())
+    def _stage(
+        self, version: int, fnn_job: Future, cnn: list[tf.Tensor]
+    ) -> tuple[StagedWeights, ModelWeights]:
+        """The stepped weights (CNN tensors copied to arrays here), uploaded for `version`.
+
+        Done beside the CNN's canary, this takes the copies and the ~6.5 MB write off the
+        critical path; a refused or combined update deletes the upload again.
+        """
+        weights = ModelWeights(fnn_job.result()[0], [w.numpy() for w in cnn])
+        return self.history.stage(version, weights.to_bytes()), weights
 
     def learn(self, correction: Correction) -> LearnOutcome:
         """Train on a stored correction and publish the result (or refuse it); see the module doc.
