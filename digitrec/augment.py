@@ -2,18 +2,13 @@
 
 Working on the centre line rather than on pixels keeps every copy drawn with the
 same pen as a real input, and makes a batch of copies one vectorised render.
-Offline training may also distort the ink image itself and take its centre line
-again (`distort_ink`): the skeleton then varies the way real inputs' skeletons do.
 """
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
-from scipy.ndimage import gaussian_filter, grey_dilation, grey_erosion, map_coordinates
 
-from .drawing import DrawingError, render_strokes, stroke_points
+from .drawing import render_strokes
 
 ORIGINAL_ANGLES = np.arange(-30, 30, 5)  # degrees, -30..25 step 5 (the original project)
 ANGLES_PER_SIZE = 6
@@ -70,50 +65,11 @@ def elastic(points: np.ndarray, rng: np.random.Generator, strength: float = 0.03
     return (points + shift).astype(np.float32)
 
 
-def distort_ink(
-    ink: np.ndarray,
-    rng: np.random.Generator,
-    alpha: float = 16.0,
-    sigma: float = 4.0,
-    thicker: float = 0.2,
-    thinner: float = 0.2,
-) -> np.ndarray:
-    """Elastic distortion of an ink image (H, W) and, at random, a thicker or thinner pen.
-
-    Simard et al. (2003): a random displacement field smoothed by a Gaussian of `sigma`
-    px, scaled by `alpha` px. With probability `thicker` (`thinner`) the strokes then grow
-    (shrink) by a pixel. Taking the centre line of the result again yields the spurs,
-    merged and opened loops that skeletons of real drawings show.
-    """
-    shape = ink.shape
-    grid = np.mgrid[: shape[0], : shape[1]].astype(np.float32)
-    field = np.stack([gaussian_filter(rng.uniform(-1, 1, shape), sigma) * alpha for _ in range(2)])
-    out = map_coordinates(ink, grid + field, order=1, mode="constant")
-    pen = rng.random()
-    if pen < thicker:
-        out = grey_dilation(out, size=(2, 2))
-    elif pen >= 1.0 - thinner:
-        out = grey_erosion(out, size=(2, 2))
-    return out
-
-
-def training_images(
-    strokes: list[np.ndarray],
-    rng: np.random.Generator,
-    distort: bool = True,
-    inks: list[np.ndarray] | None = None,
-) -> np.ndarray:
-    """One randomly distorted rendering of each centre line: float32 (N, 28, 28).
-
-    With `inks` (the ink image (H, W) each centre line came from), the centre line is
-    first taken again from a `distort_ink` copy (the given one if nothing survives).
-    """
+def training_images(strokes: list[np.ndarray], rng: np.random.Generator, distort: bool = True) -> np.ndarray:
+    """One randomly distorted rendering of each centre line: float32 (N, 28, 28)."""
     transforms = random_transforms(len(strokes), rng)
     out = np.empty((len(strokes), 28, 28), dtype=np.float32)
     for i, points in enumerate(strokes):
-        if inks is not None:
-            with contextlib.suppress(DrawingError):  # distorted to nothing: keep the digit's own centre line
-                points = stroke_points(distort_ink(inks[i], rng))
         moved = elastic(points, rng) if distort else points
         out[i] = render_strokes(moved, transforms[i : i + 1])[0]
     return out
