@@ -16,6 +16,7 @@ import functools
 import io
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,8 @@ from digitrec.weights import ModelWeights, load_shipped
 
 log = logging.getLogger(__name__)
 
+# Threads that write corrections' samples while the request thread goes on computing.
+_STORE_WRITES = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sample-writes")
 STORE_RETRY_SECONDS = 5.0  # while the store is down, predictions look for it again this often
 MAX_LIST_LIMIT = 200
 SAMPLE_MARGIN = 0.15  # padding around one digit of a multi-digit drawing when it is stored, x its size
@@ -217,16 +220,16 @@ class DigitService:
         if isinstance(digit, int):
             drawing = drawing.as_one_digit()
         pieces = [_to_png(drawing.ink)] if len(labels) == 1 else [_to_png(_pad(ink)) for ink in drawing.inks]
-        sample_ids = [
-            self._stored(self.samples.add, png, label, "feedback").sample_id
-            for png, label in zip(pieces, labels, strict=True)
-        ]
+        # The write (mostly waiting on the disk or S3) overlaps with the models' answer before
+        # learning; learning starts only once the sample is stored.
+        storing = _STORE_WRITES.submit(self._store_samples, pieces, labels)
         snapshot = self.recognizer.snapshot
         probs = self.recognizer.predict(drawing.inputs, snapshot)
         predicted = [
             answers.decide({n: probs[n][i] for n in MODEL_NAMES}, drawing.inputs[i]).digit
             for i in range(len(labels))
         ]
+        sample_ids = storing.result()
         try:
             outcome = self.learner.learn(Correction(drawing.strokes, labels, sample_ids, predicted))
         except (StoreUnavailable, OSError) as err:
@@ -247,6 +250,12 @@ class DigitService:
         if len(sample_ids) > 1:
             result["sample_ids"] = sample_ids
         return result
+
+    def _store_samples(self, pngs: list[bytes], labels: list[int]) -> list[str]:
+        return [
+            self._stored(self.samples.add, png, label, "feedback").sample_id
+            for png, label in zip(pngs, labels, strict=True)
+        ]
 
     def collect(self, image: bytes, digit: int) -> dict[str, Any]:
         """Store a labelled drawing without training: {"sample_id"}."""
@@ -396,7 +405,7 @@ def _to_png(ink: np.ndarray) -> bytes:
     """Ink (H, W) 0..1 -> a grayscale PNG, black ink on white (what is stored: no metadata kept)."""
     gray = np.clip(np.rint(255 - ink * 255), 0, 255).astype(np.uint8)
     buffer = io.BytesIO()
-    Image.fromarray(gray).save(buffer, format="PNG", optimize=False)
+    Image.fromarray(gray).save(buffer, format="PNG", compress_level=1)  # 0.6 ms, not 0.9; ~25% larger
     return buffer.getvalue()
 
 
