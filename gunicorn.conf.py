@@ -14,14 +14,15 @@ sys.modules.setdefault("matplotlib", None)
 
 # Memory is reused, not handed back and faulted in again. With glibc's mmap threshold fixed at
 # 1 MB every array over it (weights, activations, gradients) was a fresh mapping: ~11,000 page
-# faults and ~20 ms of CPU per correction. Up to 32 MB now comes from the heap, and the heap is
-# trimmed only past 64 MB free at its top; a worker levels off ~25 MB higher instead (with 300 MB
-# to spare under the 700 MB bound). Both are set: fixing the first stops glibc adjusting the
-# second, which would stay at 128 KB (each prediction's 300 KB arrays faulted in again).
-# Workers inherit the setting.
+# faults and ~20 ms of CPU per correction. Up to 4 MB now comes from the heap (a correction's
+# arrays; only the ~10 MB serialised weights are mapped), and the heap is trimmed only past
+# 64 MB free at its top. A 32 MB threshold made a correction slower again in-process (median
+# 52-58 ms against 45-47 ms over 20 corrections, quiet machine). Both are set: fixing the first
+# stops glibc adjusting the second, which would stay at 128 KB (each prediction's 300 KB arrays
+# faulted in again). Workers inherit the setting.
 _libc = ctypes.CDLL(None)
 if hasattr(_libc, "mallopt"):  # glibc
-    _libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD, bytes
+    _libc.mallopt(-3, 4 << 20)  # M_MMAP_THRESHOLD, bytes
     _libc.mallopt(-1, 64 << 20)  # M_TRIM_THRESHOLD, bytes
 
 # Workers inherit these before they import numpy: single-threaded BLAS, because multi-threaded
