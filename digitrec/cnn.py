@@ -140,23 +140,13 @@ class CNNFunctions:
         y: np.ndarray,
         learning_rate: float,
         sample_weight: np.ndarray | None = None,
-    ) -> tuple[list[np.ndarray], float]:
+    ) -> tuple[list[tf.Tensor], float]:
         """New weights one RMSProp step (dropout off) from `weights` on (x (N, 28, 28), y (N,)); the loss.
 
-        The loss is the sum of the cross-entropies weighted by `sample_weight` (N,); the mean if None.
+        The loss is the sum of the cross-entropies weighted by `sample_weight` (N,); the mean if
+        None. The weights stay tensors, ready for `infer` or `probabilities` without a copy
+        (`w.numpy()` for arrays).
         """
-        new, loss = self.step_tensors(weights, x, y, learning_rate, sample_weight)
-        return [w.numpy() for w in new], loss
-
-    def step_tensors(
-        self,
-        weights: list[tf.Tensor],
-        x: np.ndarray,
-        y: np.ndarray,
-        learning_rate: float,
-        sample_weight: np.ndarray | None = None,
-    ) -> tuple[list[tf.Tensor], float]:
-        """`step`, with the new weights as tensors: ready for `probabilities` without a copy."""
         if sample_weight is None:
             sample_weight = np.full(len(x), 1.0 / max(len(x), 1), np.float32)
         new, loss = self._step(

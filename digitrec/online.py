@@ -191,7 +191,7 @@ class OnlineLearner:
         s = self.settings
         fnn_job = self._helper.submit(self._fnn_step, base.weights.fnn, images, labels, taught)
         rehearsed = min(s.cnn_replay_size, len(images) - taught)
-        stepped_cnn, _loss = self.recognizer.cnn.step_tensors(
+        stepped_cnn, _loss = self.recognizer.cnn.step(
             base.cnn_tensors,
             images[: taught + rehearsed],
             labels[: taught + rehearsed],
