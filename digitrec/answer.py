@@ -72,15 +72,20 @@ def _article(digit: int) -> str:
     return "an" if digit == 8 else "a"
 
 
-def decide(probs: Mapping[str, np.ndarray], image: np.ndarray | None = None) -> Answer:
+def decide(
+    probs: Mapping[str, np.ndarray], image: np.ndarray | None = None, shaped: bool | None = None
+) -> Answer:
     """{model name: probabilities (10,)} for one digit, and its model input (28, 28) -> the answer.
 
-    Without `image` only the probabilities are judged (the shape check is skipped).
+    `shaped`: `has_digit_shape(image)` when the caller has it already. Without `image` or
+    `shaped` only the probabilities are judged (the shape check is skipped).
     """
     answer = original_rule(probs)
     if answer.digit is None:
         return answer
-    if image is not None and not has_digit_shape(image):
+    if shaped is None and image is not None:
+        shaped = has_digit_shape(image)
+    if shaped is False:
         return Answer(None, NOT_RECOGNISED)
     if joint_confidence(probs, answer.digit) < JOINT_CONFIDENT:
         return Answer(None, NOT_RECOGNISED)

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import tensorflow as tf
@@ -19,6 +22,10 @@ from digitrec.store import ModelHistory
 from digitrec.weights import ModelWeights
 
 MODEL_NAMES = ("fnn", "fnn_updated", "cnn", "cnn_updated")
+# The CNNs' TensorFlow call (it releases the GIL) runs here while the request thread does the
+# numpy work, when this prediction is the process's only one: the other core is then likely idle.
+_CNN_CALLS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cnn-infer")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,8 @@ class Recognizer:
         self.original_snapshot = Snapshot(0, originals, self.cnn.tensors(originals.cnn))
         self._snapshot = self.original_snapshot
         self._install_lock = threading.Lock()
+        self._count_lock = threading.Lock()
+        self._predicting = 0  # predictions in progress in this process
         self._follow_lock = threading.Lock()
         self._next_check = 0.0  # time.monotonic() of the next store check
         self.predict(np.zeros((1, 28, 28), np.float32))  # trace the graph now, not on a user's request
@@ -54,15 +63,31 @@ class Recognizer:
 
     def predict(self, images: np.ndarray, snapshot: Snapshot | None = None) -> dict[str, np.ndarray]:
         """Images float32 (N, 28, 28), ink = 1.0 -> {model name: probabilities (N, 10)}."""
+        return self.predict_with(images, lambda: None, snapshot)[0]
+
+    def predict_with(
+        self, images: np.ndarray, work: Callable[[], T], snapshot: Snapshot | None = None
+    ) -> tuple[dict[str, np.ndarray], T]:
+        """`predict(images)` and `work()`, run meanwhile: (probabilities by model, work's result).
+
+        With no other prediction in progress the CNNs run on a second thread, in parallel
+        with the FNNs and `work` (at one request at a time ~0.4 ms sooner on 2 cores);
+        under load everything runs on the caller's thread (no hand-over cost).
+        """
         snapshot = snapshot or self._snapshot
         flat = images.reshape(len(images), -1)
-        cnn, cnn_updated = self.cnn.infer(images, snapshot.cnn_tensors)
-        return {
-            "fnn": self.originals.fnn(flat),
-            "fnn_updated": snapshot.weights.fnn(flat),
-            "cnn": cnn,
-            "cnn_updated": cnn_updated,
-        }
+        with self._count_lock:
+            self._predicting += 1
+            alone = self._predicting == 1
+        try:
+            cnns = _CNN_CALLS.submit(self.cnn.infer, images, snapshot.cnn_tensors) if alone else None
+            probs = {"fnn": self.originals.fnn(flat), "fnn_updated": snapshot.weights.fnn(flat)}
+            result = work()
+            cnn, cnn_updated = cnns.result() if cnns else self.cnn.infer(images, snapshot.cnn_tensors)
+        finally:
+            with self._count_lock:
+                self._predicting -= 1
+        return {**probs, "cnn": cnn, "cnn_updated": cnn_updated}, result
 
     def make_snapshot(self, version: int, weights: ModelWeights) -> Snapshot:
         """A snapshot of `weights` (checked against the originals' shapes) as `version`."""

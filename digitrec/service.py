@@ -183,11 +183,18 @@ class DigitService:
         """Image bytes -> the answer JSON of CONTRACT.md (answer, message, models, digits, ...)."""
         drawing = Drawing.from_bytes(image)
         snapshot = self._follow()
-        probs = self.recognizer.predict(drawing.inputs, snapshot)
+
+        def judge_shapes_and_preview() -> tuple[list[bool], str]:
+            shaped = [answers.has_digit_shape(image) for image in drawing.inputs]
+            return shaped, png_data_url(np.hstack(list(drawing.inputs)))
+
+        probs, (shaped, preview) = self.recognizer.predict_with(
+            drawing.inputs, judge_shapes_and_preview, snapshot
+        )
         digits, verdicts = [], []
         for i, box in enumerate(drawing.boxes):
             one = {name: probs[name][i] for name in MODEL_NAMES}
-            verdict = answers.decide(one, drawing.inputs[i])
+            verdict = answers.decide(one, shaped=shaped[i])
             verdicts.append(verdict)
             digits.append(
                 {
@@ -204,7 +211,7 @@ class DigitService:
             "models": digits[0]["models"],
             "digits": digits,
             "model_version": snapshot.version,
-            "input_preview": png_data_url(np.hstack(list(drawing.inputs))),
+            "input_preview": preview,
         }
 
     # --- corrections and samples --------------------------------------------------------------

@@ -94,6 +94,12 @@ def test_decide_refuses_a_confident_answer_on_a_scribble():
     assert answer.decide(probs, scribble).digit is None
 
 
+def test_decide_takes_a_shape_verdict_made_beforehand():
+    probs = {"fnn_updated": probs_of(8, 0.99), "cnn_updated": probs_of(8, 0.99)}
+    assert answer.decide(probs, shaped=False).digit is None
+    assert answer.decide(probs, shaped=True).digit == 8
+
+
 def read(recognizer: Recognizer, ink: np.ndarray, rule) -> str | None:
     inputs = np.stack([preprocess_ink(segment.ink) for segment in split_digits(ink)])
     probs = recognizer.predict(inputs)

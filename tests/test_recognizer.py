@@ -124,3 +124,24 @@ def test_predictions_never_mix_two_versions(recognizer, engine, images):
     finally:
         stop.set()
         swapper.join()
+
+
+def test_predict_with_runs_the_work_and_gives_the_same_answer_alone_or_under_load(recognizer, images):
+    alone, result = recognizer.predict_with(images, lambda: "done")
+    assert result == "done"
+    recognizer._predicting = 1  # as if another prediction were running: no second thread
+    try:
+        busy, _ = recognizer.predict_with(images, lambda: None)
+    finally:
+        recognizer._predicting = 0
+    for name in MODEL_NAMES:
+        np.testing.assert_array_equal(alone[name], busy[name])
+
+
+def test_work_that_fails_leaves_no_prediction_counted(recognizer, images):
+    def fail():
+        raise ValueError("bad work")
+
+    with pytest.raises(ValueError, match="bad work"):
+        recognizer.predict_with(images, fail)
+    assert recognizer._predicting == 0
