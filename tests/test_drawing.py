@@ -18,6 +18,8 @@ from digitrec.drawing import (
     decode_image,
     preprocess_drawing,
     preprocess_ink,
+    render_strokes,
+    stroke_points,
 )
 
 
@@ -41,6 +43,23 @@ def test_output_is_28x28_float32_with_ink_one(seven):
     image = preprocess_ink(seven)
     assert image.shape == (28, 28) and image.dtype == np.float32
     assert image.max() == pytest.approx(1.0) and image.min() == 0.0
+
+
+def test_strokes_pushed_past_the_edge_are_cut_off_not_wrapped_around():
+    # Nearly all the ink in one spot: centring its mass pushes the far point off the right edge.
+    points = np.zeros((100, 2), np.float32)
+    points[-1] = (0.0, 100.0)
+    image = render_strokes(points)[0]
+    assert image[:, -1].max() > 0  # drawn up to the edge
+    assert image[:, :4].max() == 0  # and nothing reappears on the left
+
+
+def test_a_stroke_renders_the_same_alone_and_in_a_batch_of_transforms(seven):
+    points = stroke_points(seven)
+    turns = np.array([[[1, 0], [0, 1]], [[0.9, -0.3], [0.3, 0.9]], [[1.3, 0], [0, 0.7]]], np.float32)
+    batch = render_strokes(points, turns)
+    for turn, image in zip(turns, batch, strict=True):
+        np.testing.assert_array_equal(render_strokes(points, turn[None])[0], image)
 
 
 def test_blank_canvas_is_reported_as_blank():
