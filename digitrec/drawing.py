@@ -165,24 +165,26 @@ def render_strokes(points: np.ndarray, transforms: np.ndarray | None = None) -> 
 def _skeleton_points(ink: np.ndarray) -> np.ndarray:
     """Centre-line pixels of the strokes, float (N, 2) as (y, x), in WORK_SIDE units."""
     mask = ink >= INK_THRESHOLD
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    rows = np.flatnonzero(mask.any(axis=1))
     if rows.size == 0:
         raise BlankDrawing("Nothing is drawn.")
+    cols = np.flatnonzero(mask[rows[0] : rows[-1] + 1].any(axis=0))
     crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     height, width = crop.shape
     scale = WORK_SIDE / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     # Area averaging to shrink (keeps thin strokes), bilinear to enlarge (smooth, not blocky).
     resample = Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR
-    resized = np.asarray(
-        Image.fromarray(crop.astype(np.float32), mode="F").resize(size, resample),
-        dtype=np.float32,
-    )
+    image = Image.frombytes("F", (width, height), np.ascontiguousarray(crop, dtype=np.float32))
+    resized = np.frombuffer(image.resize(size, resample).tobytes(), np.float32).reshape(size[::-1])
     # Thin pens on big images fade when shrunk: judge ink relative to the darkest stroke.
-    strokes = resized >= STROKE_LEVEL * max(float(resized.max()), 1e-6)
-    strokes = np.pad(strokes, 1)
+    strokes = np.zeros((size[1] + 2, size[0] + 2), dtype=bool)  # a blank border for the thinning
+    strokes[1:-1, 1:-1] = resized >= STROKE_LEVEL * max(float(resized.max()), 1e-6)
     skeleton = skeletonize(strokes)
-    return np.argwhere(skeleton).astype(np.float32)
+    flat = np.flatnonzero(skeleton)
+    points = np.empty((flat.size, 2), np.float32)
+    points[:, 0], points[:, 1] = np.divmod(flat, skeleton.shape[1])
+    return points
 
 
 def _deskew(points: np.ndarray) -> np.ndarray:
