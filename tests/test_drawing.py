@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import base64
 import io
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from digitrec.canvas import render_digit, render_ink
+from digitrec.config import ROOT
 from digitrec.data import load_split
 from digitrec.drawing import (
     BlankDrawing,
@@ -178,3 +181,11 @@ def test_data_url_and_bare_base64_decode_to_the_same_bytes():
 def test_bad_base64_is_a_drawing_error(text):
     with pytest.raises(DrawingError):
         decode_base64_image(text)
+
+
+def test_libspng_is_loaded_before_tensorflow():
+    # Loaded after TensorFlow, libspng would use TensorFlow's slower zlib (see digitrec/__init__.py).
+    code = "import sys, app; m = list(sys.modules); print(m.index('pyspng'), m.index('tensorflow'))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    spng, tensorflow = map(int, done.stdout.split())
+    assert spng < tensorflow
