@@ -59,14 +59,33 @@ class FNN:
         d_logits = probs
         d_logits[np.arange(n), y] -= 1.0
         d_logits /= n
+        return float(loss), self._backward(x, hidden, d_logits, l2)
+
+    def weighted_gradients(
+        self, x: np.ndarray, y: np.ndarray, l2: float, sample_weight: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """Gradients of sum(sample_weight (N,) x cross-entropy) + l2/2 * sum of squared weights.
+
+        With weights 1/N it is `loss_and_gradients`' step; the loss itself is not computed.
+        """
+        hidden, logits = self._forward(x)
+        d_logits = _softmax(logits)
+        d_logits[np.arange(len(x)), y] -= 1.0
+        d_logits *= sample_weight[:, None]
+        return self._backward(x, hidden, d_logits, l2)
+
+    def _backward(
+        self, x: np.ndarray, hidden: np.ndarray, d_logits: np.ndarray, l2: float
+    ) -> dict[str, np.ndarray]:
+        """Gradients of every parameter, from d(loss)/d(logits) (N, 10) and the forward pass's hidden."""
+        p = self.params
         d_hidden = (d_logits @ p["w2"].T) * (hidden > 0)
-        grads = {
+        return {
             "w2": hidden.T @ d_logits + l2 * p["w2"],
             "b2": d_logits.sum(axis=0),
             "w1": x.T @ d_hidden + l2 * p["w1"],
             "b1": d_hidden.sum(axis=0),
         }
-        return float(loss), grads
 
     def sgd_step(self, x: np.ndarray, y: np.ndarray, learning_rate: float, l2: float) -> float:
         """One plain SGD step in place on a batch; returns the loss before the step."""

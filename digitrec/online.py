@@ -213,23 +213,19 @@ class OnlineLearner:
     ) -> tuple[FNN, np.ndarray]:
         """`fnn` one SGD step on, and its canary probabilities (canary size, 10).
 
-        The loss weighs the rehearsed digits as in the CNN's step (`rehearsal_weights`): the
-        mean gradient of each part, mixed by the share of the loss each part stands for.
+        The loss weighs the rehearsed digits as in the CNN's step (`rehearsal_weights`); with
+        none rehearsed it is the plain mean over the correction's images.
         """
         s = self.settings
-        flat = images.reshape(len(images), -1)
         rehearsed = min(s.fnn_replay_size, len(images) - taught)
-        parts = [(slice(0, taught), float(taught))]
-        if rehearsed:
-            parts.append((slice(taught, taught + rehearsed), s.fnn_replay_weight))
-        total = sum(share for _, share in parts)
-        step: dict[str, np.ndarray] = {}
-        for rows, share in parts:
-            _loss, grads = fnn.loss_and_gradients(flat[rows], labels[rows], s.fnn_l2)
-            for name, grad in grads.items():
-                grad *= s.fnn_learning_rate * share / total  # in place: the arrays are fresh
-                step[name] = step[name] + grad if name in step else grad
-        stepped = FNN({name: value - step[name] for name, value in fnn.params.items()})
+        rows = slice(0, taught + rehearsed)
+        grads = fnn.weighted_gradients(
+            images[rows].reshape(taught + rehearsed, -1),
+            labels[rows],
+            s.fnn_l2,
+            rehearsal_weights(taught, rehearsed, s.fnn_replay_weight if rehearsed else 0.0),
+        )
+        stepped = FNN({name: value - s.fnn_learning_rate * grads[name] for name, value in fnn.params.items()})
         return stepped, self._fnn_canary(stepped)
 
     def _stage(

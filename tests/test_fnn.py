@@ -20,6 +20,21 @@ def test_probabilities_are_rows_summing_to_one(batch):
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
 
 
+def test_weighted_gradients_mix_the_mean_gradients_of_each_part(batch):
+    x, y = batch
+    net = FNN.initialise(hidden=16, seed=3)
+    # The first 2 rows count as 2 of 10 shares, the other 4 together as 8 (rehearsal).
+    weights = np.array([1, 1, 2, 2, 2, 2], np.float32) / 10
+    mixed = net.weighted_gradients(x, y, 0.01, weights)
+    _, first = net.loss_and_gradients(x[:2], y[:2], l2=0.01)
+    _, rest = net.loss_and_gradients(x[2:], y[2:], l2=0.01)
+    for name, grad in mixed.items():
+        np.testing.assert_allclose(grad, 0.2 * first[name] + 0.8 * rest[name], rtol=1e-4, atol=1e-7)
+    uniform = net.weighted_gradients(x, y, 0.01, np.full(6, 1 / 6, np.float32))
+    for name, grad in net.loss_and_gradients(x, y, l2=0.01)[1].items():
+        np.testing.assert_allclose(uniform[name], grad, rtol=1e-5, atol=1e-8)
+
+
 def test_gradients_match_finite_differences(batch):
     x, y = batch
     net = FNN.initialise(hidden=8, seed=1)
