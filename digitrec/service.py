@@ -226,9 +226,9 @@ class DigitService:
         labels = _labels(digit, len(drawing.boxes))
         if isinstance(digit, int):
             drawing = drawing.as_one_digit()
-        pieces = [_to_png(drawing.ink)] if len(labels) == 1 else [_to_png(_pad(ink)) for ink in drawing.inks]
-        # The write (mostly waiting on the disk or S3) overlaps with the models' answer before
-        # learning; learning starts only once the sample is stored.
+        pieces = [drawing.ink] if len(labels) == 1 else [_pad(ink) for ink in drawing.inks]
+        # Encoding and writing (mostly waiting on the disk or S3) overlap with the models' answer
+        # before learning; learning starts only once the sample is stored.
         storing = _STORE_WRITES.submit(self._store_samples, pieces, labels)
         snapshot = self.recognizer.snapshot
         probs = self.recognizer.predict(drawing.inputs, snapshot)
@@ -258,10 +258,10 @@ class DigitService:
             result["sample_ids"] = sample_ids
         return result
 
-    def _store_samples(self, pngs: list[bytes], labels: list[int]) -> list[str]:
+    def _store_samples(self, inks: list[np.ndarray], labels: list[int]) -> list[str]:
         return [
-            self._stored(self.samples.add, png, label, "feedback").sample_id
-            for png, label in zip(pngs, labels, strict=True)
+            self._stored(self.samples.add, _to_png(ink), label, "feedback").sample_id
+            for ink, label in zip(inks, labels, strict=True)
         ]
 
     def collect(self, image: bytes, digit: int) -> dict[str, Any]:
