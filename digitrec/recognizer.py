@@ -23,7 +23,7 @@ from digitrec.weights import ModelWeights
 
 MODEL_NAMES = ("fnn", "fnn_updated", "cnn", "cnn_updated")
 # The CNNs' TensorFlow call (it releases the GIL) runs here while the request thread does the
-# numpy work, when this prediction is the process's only one: the other core is then likely idle.
+# numpy work, when no other prediction is in progress: the other core is then likely idle.
 _CNN_CALLS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cnn-infer")
 T = TypeVar("T")
 
@@ -51,7 +51,7 @@ class Recognizer:
         self._snapshot = self.original_snapshot
         self._install_lock = threading.Lock()
         self._count_lock = threading.Lock()
-        self._predicting = 0  # predictions in progress in this process
+        self._predicting = 0  # predictions in progress on this recognizer (one per worker process)
         self._follow_lock = threading.Lock()
         self._next_check = 0.0  # time.monotonic() of the next store check
         self.predict(np.zeros((1, 28, 28), np.float32))  # trace the graph now, not on a user's request
