@@ -1,10 +1,10 @@
 """The gunicorn worker class: after taking a connection it leaves the socket to the others."""
 
 import ast
-from pathlib import Path
 
 from gunicorn.workers.gthread import ThreadWorker
 
+from digitrec.config import ROOT
 from digitrec.web import worker as worker_module
 from digitrec.web.worker import ACCEPT_PAUSE, BalancedThreadWorker
 
@@ -44,7 +44,7 @@ def test_a_worker_that_lost_the_race_does_not_wait(monkeypatch):
 
 def test_the_production_config_uses_it():
     # Read, not run: running gunicorn.conf.py would set this process's malloc and imports.
-    tree = ast.parse(Path("gunicorn.conf.py").read_text())
+    tree = ast.parse((ROOT / "gunicorn.conf.py").read_text())
     settings = {
         node.targets[0].id: node.value
         for node in tree.body
