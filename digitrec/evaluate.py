@@ -38,35 +38,24 @@ def per_class_accuracy(matrix: np.ndarray) -> dict[str, float]:
 
 
 class TrainedModels:
-    """An FNN and CNN weights, with a compiled CNN to score batches (N, 28, 28) -> probs."""
+    """An FNN and CNN weights, scoring batches (N, 28, 28) -> probs with the served CNN functions."""
 
     def __init__(self, fnn: FNN, cnn_weights: list[np.ndarray]):
+        from digitrec.cnn import CNNFunctions  # TensorFlow only when a CNN is scored
+
         self.fnn = fnn
         self.cnn_weights = cnn_weights
-        self._infer = _cnn_inference(cnn_weights)
+        self._cnn = CNNFunctions(cnn_weights)
+        self._cnn_tensors = self._cnn.tensors(cnn_weights)
 
     def probabilities(self, images: np.ndarray) -> dict[str, np.ndarray]:
         """Images float32 (N, 28, 28), ink = 1.0 -> {"fnn": (N, 10), "cnn": (N, 10)}."""
-        cnn = [self._infer(images[i : i + 500]) for i in range(0, len(images), 500)]
         return {
             "fnn": self.fnn(images.reshape(len(images), -1)),
-            "cnn": np.concatenate(cnn) if cnn else np.zeros((0, 10), np.float32),
+            "cnn": self._cnn.probabilities(self._cnn_tensors, images)
+            if len(images)
+            else np.zeros((0, 10), np.float32),
         }
-
-
-def _cnn_inference(weights: list[np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
-    import tensorflow as tf
-
-    from digitrec.cnn import build_cnn
-
-    model = build_cnn()
-    model.set_weights(weights)
-
-    @tf.function(input_signature=[tf.TensorSpec([None, 28, 28], tf.float32)])
-    def infer(x):
-        return tf.nn.softmax(model(x, training=False))
-
-    return lambda x: infer(tf.constant(x, tf.float32)).numpy()
 
 
 def score_models(models: TrainedModels, images: np.ndarray, labels: np.ndarray) -> dict[str, dict]:
