@@ -28,6 +28,9 @@ SPECK = 0.25  # a piece whose longer side is below this is a speck: it joins the
 MAX_PIECES = 64  # more pieces than this is not a row of digits: the whole drawing is one segment
 WIDE = 1.65  # one stroke wider than this x its height is several touching digits...
 DIGIT_WIDTH = 0.8  # ...each about this x the height wide, cut where the fewest ink pixels are
+# ...its height, or this share of the drawing's digit height if that is more: a flat 0 or 2 in a
+# row of taller digits is one digit, however wide it is against its own height
+WIDE_REFERENCE = 0.8
 _EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
 
 
@@ -113,7 +116,7 @@ def _group_digits(pieces: list[_Piece], labels: np.ndarray) -> list[_Piece]:
     specks = [p for p in pieces if max(p.width, p.height) < SPECK * tallest]
     if len(strokes) > MAX_PIECES:
         return [_Piece(list(range(1, len(pieces) + 1)), *_joint_box(pieces))]
-    groups = [part for group in _merge(strokes) for part in _split_touching(group, labels)]
+    groups = [part for group in _merge(strokes) for part in _split_touching(group, labels, tallest)]
     digits, fragments = _split_fragments(groups, tallest)
     for fragment in fragments:
         min(digits, key=fragment.gap_to).absorb(fragment)
@@ -139,17 +142,19 @@ def _merge(pieces: list[_Piece]) -> list[_Piece]:
     return groups
 
 
-def _split_touching(group: _Piece, labels: np.ndarray) -> list[_Piece]:
+def _split_touching(group: _Piece, labels: np.ndarray, tallest: int) -> list[_Piece]:
     """A single stroke much wider than tall (digits written touching) -> one piece per digit.
 
-    It is cut into pieces about DIGIT_WIDTH x its height wide, each cut at the column with the
-    fewest ink pixels near the expected boundary.
+    "Tall" is the stroke's height, or WIDE_REFERENCE x `tallest` (the drawing's digit height)
+    if that is more. The stroke is cut into pieces about DIGIT_WIDTH x that height wide, each
+    cut at the column with the fewest ink pixels near the expected boundary.
     """
-    if len(group.labels) != 1 or group.width <= WIDE * group.height:
+    height = max(group.height, WIDE_REFERENCE * tallest)
+    if len(group.labels) != 1 or group.width <= WIDE * height:
         return [group]
     ink = labels[group.y0 : group.y1, group.x0 : group.x1] == group.labels[0]
     columns = ink.sum(axis=0)
-    count = min(max(2, round(group.width / (DIGIT_WIDTH * group.height))), group.width // 2)
+    count = min(max(2, round(group.width / (DIGIT_WIDTH * height))), group.width // 2)
     cell = group.width / count
     cuts = [0]
     for boundary in range(1, count):

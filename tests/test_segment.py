@@ -148,6 +148,14 @@ def test_a_wide_single_digit_is_not_cut():
     assert len(split_digits(drawn(ring(140, 140, 95, 70)))) == 1
 
 
+def test_a_flat_wide_digit_beside_taller_ones_is_not_cut():
+    # A 0 drawn low and wide (1.9x wider than tall) between two ordinary ones: wide against its
+    # own height, one digit's width against the drawing's digit height.
+    ink = drawn(ring(70, 140, 50, 70), ring(250, 150, 85, 45), ring(430, 140, 50, 70), size=(500, 280))
+    segments = split_digits(ink)
+    assert [s.box[0] < 250 < s.box[2] for s in segments] == [False, True, False]
+
+
 def test_rendered_strings_of_touching_digits_mostly_split_right(test_split):
     rng = np.random.default_rng(1)
     strings = [rng.choice(len(test_split), rng.integers(2, 7), replace=False) for _ in range(40)]
