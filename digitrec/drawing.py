@@ -26,6 +26,11 @@ SUPERSAMPLE = 4  # render at 4x and average down: anti-aliased edges
 WORK_SIDE = 64  # the crop is resized to this longer side before skeletonising
 INK_THRESHOLD = 0.3  # ink level (0 white .. 1 black) that counts as a stroke
 STROKE_LEVEL = 0.3  # after resizing, a stroke is ink >= STROKE_LEVEL x the darkest pixel
+# Crops smaller than WORK_SIDE (a 28x28 MNIST digit's ~20 px crop, a tiny drawing) are enlarged
+# bilinearly, which blurs their anti-aliased edges into a halo: a finer grid and a higher level keep
+# the strokes thin and small loops open (2-fold on train: 20% fewer CNN errors than 64 and 0.3).
+SMALL_WORK_SIDE = 128
+SMALL_STROKE_LEVEL = 0.5
 MAX_SHEAR = 1.0  # limit of the deskew correction (dx per dy)
 MAX_PIXELS = 40_000_000  # larger images are refused (decompression bombs)
 # Uploads to the web app: 5x a retina canvas; a 5000x5000 image would cost a worker ~275 MB.
@@ -129,7 +134,7 @@ def preprocess_drawing(data: bytes) -> np.ndarray:
 def stroke_points(ink: np.ndarray) -> np.ndarray:
     """Ink array (H, W) -> the strokes' centre line, deskewed: float32 (N, 2) as (y, x).
 
-    Units are arbitrary (the crop scaled to WORK_SIDE); render_strokes fits them to the box.
+    Units are arbitrary (the crop scaled to WORK_SIDE or SMALL_WORK_SIDE); render_strokes fits them.
     """
     return _deskew(_skeleton_points(ink))
 
@@ -163,7 +168,7 @@ def render_strokes(points: np.ndarray, transforms: np.ndarray | None = None) -> 
 
 
 def _skeleton_points(ink: np.ndarray) -> np.ndarray:
-    """Centre-line pixels of the strokes, float (N, 2) as (y, x), in WORK_SIDE units."""
+    """Centre-line pixels of the strokes, float (N, 2) as (y, x), in WORK_SIDE (or SMALL_WORK_SIDE) units."""
     mask = ink >= INK_THRESHOLD
     rows = np.flatnonzero(mask.any(axis=1))
     if rows.size == 0:
@@ -171,7 +176,11 @@ def _skeleton_points(ink: np.ndarray) -> np.ndarray:
     cols = np.flatnonzero(mask[rows[0] : rows[-1] + 1].any(axis=0))
     crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     height, width = crop.shape
-    scale = WORK_SIDE / max(height, width)
+    longer = max(height, width)
+    # Only enlarged crops get the small-crop settings: a canvas drawing larger than WORK_SIDE
+    # is shrunk and thresholded exactly as before.
+    side, level = (WORK_SIDE, STROKE_LEVEL) if longer >= WORK_SIDE else (SMALL_WORK_SIDE, SMALL_STROKE_LEVEL)
+    scale = side / longer
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     # Area averaging to shrink (keeps thin strokes), bilinear to enlarge (smooth, not blocky).
     resample = Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR
@@ -179,7 +188,7 @@ def _skeleton_points(ink: np.ndarray) -> np.ndarray:
     resized = np.frombuffer(image.resize(size, resample).tobytes(), np.float32).reshape(size[::-1])
     # Thin pens on big images fade when shrunk: judge ink relative to the darkest stroke.
     strokes = np.zeros((size[1] + 2, size[0] + 2), dtype=bool)  # a blank border for the thinning
-    strokes[1:-1, 1:-1] = resized >= STROKE_LEVEL * max(float(resized.max()), 1e-6)
+    strokes[1:-1, 1:-1] = resized >= level * max(float(resized.max()), 1e-6)
     skeleton = skeletonize(strokes)
     flat = np.flatnonzero(skeleton)
     points = np.empty((flat.size, 2), np.float32)
