@@ -35,7 +35,7 @@ class Settings:
     web_concurrency: int = 2
     models_dir: Path = ROOT / "models"
     canary_size: int = 500  # test-split digits scored before publishing an update
-    canary_quick_size: int = 256  # ...of which the CNN scores these first (README "Online learning"; 0: all)
+    canary_quick_size: int = 128  # ...of which the CNN scores these first (README "Online learning"; 0: all)
     canary_max_drop: float = 0.01  # refuse an update losing more canary accuracy than this (fraction)
     canary_max_confidence_drop: float = 0.02  # ...or more of the true digit's mean probability
     fnn_learning_rate: float = 0.1  # ~110x the original's 0.1 * 0.95**24 / 32; README "Online learning"
