@@ -40,7 +40,7 @@ def test_cnn_npz_fits_build_cnn_in_keras_order():
 
 # Issue 2 asks for 99.0%; the shipped CNN scores 98.80% (see the README). This guards what
 # is shipped against regressions and does not claim the target.
-CNN_SHIPPED_FLOOR = 0.985
+CNN_SHIPPED_FLOOR = 0.987
 
 
 def test_cnn_keeps_its_shipped_accuracy_on_the_test_split(scores):
