@@ -8,9 +8,6 @@ import os
 import sys
 from pathlib import Path
 
-# Small matrices on a busy 2-core machine: one BLAS thread is several times faster (set before numpy loads).
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
 from digitrec.config import ROOT
 
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from digitrec.__main__ import main
 from digitrec.canvas import render_digit
+from digitrec.config import ROOT
 from digitrec.data import load_split
 from digitrec.store import SampleStore, open_blob_store
 
@@ -68,3 +72,23 @@ def test_unknown_command_is_a_usage_error():
     with pytest.raises(SystemExit) as exit_info:
         main(["fly"])
     assert exit_info.value.code == 2
+
+
+BLAS_THREADS = """
+import ctypes
+import digitrec.__main__  # what `python -m digitrec` imports first
+maps = open("/proc/self/maps").read().splitlines()
+library = ctypes.CDLL(next(line.split()[-1] for line in maps if "openblas" in line.lower()))
+names = ("openblas_get_num_threads", "scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_")
+print(next(getattr(library, name)() for name in names if hasattr(library, name)))
+"""
+
+
+def test_the_cli_runs_blas_on_one_thread(tmp_path):
+    # The package's first import loads numpy: the thread count must be set before it, or the
+    # FNN's training sums in a different order on every run and is not reproducible.
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+    env["PYTHONPATH"] = str(ROOT)
+    command = [sys.executable, "-c", BLAS_THREADS]
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.split()[-1] == "1"
