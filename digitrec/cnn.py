@@ -128,9 +128,11 @@ class CNNFunctions:
         ~50 MB of activations at once, which would set the worker's peak memory.
         """
         x = np.asarray(x, np.float32)
+        if len(x) == 0:  # TensorFlow's convolutions refuse an empty batch
+            return np.zeros((0, 10), np.float32)
         chunks = [
             _call_flat(self._probs, self._probs_captures, *weights, tf.constant(x[i : i + PROBABILITY_CHUNK]))
-            for i in range(0, max(len(x), 1), PROBABILITY_CHUNK)
+            for i in range(0, len(x), PROBABILITY_CHUNK)
         ]
         return chunks[0].numpy() if len(chunks) == 1 else np.concatenate([c.numpy() for c in chunks])
 

@@ -44,7 +44,6 @@ class TrainedModels:
         from digitrec.cnn import CNNFunctions  # TensorFlow only when a CNN is scored
 
         self.fnn = fnn
-        self.cnn_weights = cnn_weights
         self._cnn = CNNFunctions(cnn_weights)
         self._cnn_tensors = self._cnn.tensors(cnn_weights)
 
@@ -52,9 +51,7 @@ class TrainedModels:
         """Images float32 (N, 28, 28), ink = 1.0 -> {"fnn": (N, 10), "cnn": (N, 10)}."""
         return {
             "fnn": self.fnn(images.reshape(len(images), -1)),
-            "cnn": self._cnn.probabilities(self._cnn_tensors, images)
-            if len(images)
-            else np.zeros((0, 10), np.float32),
+            "cnn": self._cnn.probabilities(self._cnn_tensors, images),
         }
 
 
