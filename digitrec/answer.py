@@ -33,6 +33,7 @@ MAX_HOLES = 4  # enclosed paper regions (an 8 has 2; a grid, a star or a tangle 
 MAX_CROSSINGS = 25  # skeleton pixels where three or more strokes meet
 MAX_ISLANDS = 0  # strokes inside a loop of another stroke (a smiley's eyes)
 _EIGHT = np.ones((3, 3), dtype=bool)
+_CROSS = ndimage.generate_binary_structure(2, 1)  # label's default (4-connected), built once
 
 
 @dataclass(frozen=True)
@@ -105,22 +106,34 @@ def has_digit_shape(image: np.ndarray) -> bool:
     if float(image.sum()) > MAX_INK:
         return False
     strokes = image >= 0.5
-    paper, regions = ndimage.label(~strokes)
+    paper, regions = ndimage.label(~strokes, structure=_CROSS)
     is_outside = _flags(regions, np.concatenate([paper[0], paper[-1], paper[:, 0], paper[:, -1]]))
     if regions - np.count_nonzero(is_outside) > MAX_HOLES:
         return False
     if _islands(strokes, is_outside[paper]) > MAX_ISLANDS:
         return False
     skeleton = skeletonize(strokes)
-    neighbours = ndimage.convolve(skeleton.astype(np.uint8), _EIGHT.astype(np.uint8), mode="constant") - 1
+    neighbours = _box_sum(skeleton.astype(np.uint8)) - 1  # 8-neighbours of each skeleton pixel
     return int(np.count_nonzero(skeleton & (neighbours >= 3))) <= MAX_CROSSINGS
 
 
 def _islands(strokes: np.ndarray, outside: np.ndarray) -> int:
     """Stroke pieces that touch no outside paper: ink enclosed by another stroke (a smiley's eyes)."""
     pieces, count = ndimage.label(strokes, structure=_EIGHT)
-    shore = ndimage.binary_dilation(outside, structure=_EIGHT) & strokes
+    shore = (_box_sum(outside) > 0) & strokes  # strokes 8-adjacent to outside paper
     return count - np.count_nonzero(_flags(count, pieces[shore]))
+
+
+def _box_sum(image: np.ndarray) -> np.ndarray:
+    """Sum of each pixel's 3x3 neighbourhood (itself included; zeros beyond the edges), same shape.
+
+    Equal to ndimage.convolve with a 3x3 kernel of ones, mode "constant", and for a bool image > 0
+    to binary_dilation with _EIGHT; as six slice additions it costs a third of either.
+    """
+    padded = np.zeros((image.shape[0] + 2, image.shape[1] + 2), np.uint8)
+    padded[1:-1, 1:-1] = image
+    rows = padded[:-2] + padded[1:-1] + padded[2:]
+    return rows[:, :-2] + rows[:, 1:-1] + rows[:, 2:]
 
 
 def _flags(count: int, labels: np.ndarray) -> np.ndarray:
