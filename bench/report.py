@@ -101,7 +101,9 @@ def format_table(results: dict[str, Any]) -> str:
         f"(CPU of the slowest worker: {results['cold_start_worker_cpu_s']:.2f} s)",
         f"peak RSS per worker: {rss} MB",
         f"speed-up over the naive baseline (p50): {results['speedup']:.1f}x "
-        f"(CPU per request: {results['speedup_cpu']:.1f}x)",
+        f"(CPU per request: {results['speedup_cpu']:.1f}x); baseline p50 before / after the server: "
+        + " / ".join(f"{ms:.2f}" for ms in results["baseline"]["p50_ms_halves"])
+        + " ms",
         f"drawings answered correctly: {results['correct_answers']}",
         f"load average before / after: {results['machine']['loadavg_before']} / "
         f"{results['machine']['loadavg_after']}",

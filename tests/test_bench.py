@@ -56,6 +56,10 @@ def test_cold_start_memory_and_baseline_are_measured(quick_run):
     assert len(results["peak_rss_mb"]) == results["workers"]
     assert all(mb > 0 for mb in results["peak_rss_mb"].values())
     assert results["baseline"]["n"] > 0 and results["baseline"]["p50_ms"] > 0
+    # timed in two halves, before the server starts and after it stops, and pooled
+    halves = results["baseline"]["p50_ms_halves"]
+    assert len(halves) == 2 and all(ms > 0 for ms in halves)
+    assert min(halves) <= results["baseline"]["p50_ms"] <= max(halves)
     assert results["speedup"] > 0 and results["speedup_cpu"] > 0
     assert results["cold_start_worker_cpu_s"] > 0
 
