@@ -81,18 +81,38 @@ def format_table(results: dict[str, Any]) -> str:
     ):
         run = results[key]
         rows.append(
-            (label, f"{run['p50_ms']:.2f}", f"{run['p95_ms']:.2f}", f"{run['p99_ms']:.2f}",
-             f"{run['throughput_rps']:.0f}", str(run["n"]), str(run["failures"]),
-             f"{run['server_cpu_ms_per_request']:.2f}")
+            (
+                label,
+                f"{run['p50_ms']:.2f}",
+                f"{run['p95_ms']:.2f}",
+                f"{run['p99_ms']:.2f}",
+                f"{run['throughput_rps']:.0f}",
+                str(run["n"]),
+                str(run["failures"]),
+                f"{run['server_cpu_ms_per_request']:.2f}",
+            )
         )
     base = results["baseline"]
     rows.append(
-        ("naive baseline (model.predict)", f"{base['p50_ms']:.2f}", "", f"{base['p99_ms']:.2f}",
-         "", str(base["n"]), "", f"{base['cpu_ms_per_request']:.2f}")
+        (
+            "naive baseline (model.predict)",
+            f"{base['p50_ms']:.2f}",
+            "",
+            f"{base['p99_ms']:.2f}",
+            "",
+            str(base["n"]),
+            "",
+            f"{base['cpu_ms_per_request']:.2f}",
+        )
     )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in
-                       enumerate(zip(row, widths, strict=True))) for row in rows]
+    lines = [
+        "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in rows
+    ]
     lines.insert(1, "-" * len(lines[0]))
     rss = ", ".join(f"{mb:.0f}" for mb in results["peak_rss_mb"].values())
     lines += [

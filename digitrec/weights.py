@@ -58,9 +58,7 @@ class ModelWeights:
 
     def check_like(self, reference: ModelWeights) -> ModelWeights:
         """Self, if every array has the shape of `reference`'s; else WeightsError."""
-        same_fnn = all(
-            self.fnn.params[n].shape == reference.fnn.params[n].shape for n in FNN_PARAMS
-        )
+        same_fnn = all(self.fnn.params[n].shape == reference.fnn.params[n].shape for n in FNN_PARAMS)
         same_cnn = len(self.cnn) == len(reference.cnn) and all(
             a.shape == b.shape for a, b in zip(self.cnn, reference.cnn, strict=True)
         )

@@ -39,7 +39,6 @@ BAD_KEYS = [
 ]
 
 
-
 def test_put_then_get_returns_the_bytes(blobs: BlobStore) -> None:
     blobs.put("a/b.bin", b"\x00\x01payload")
     assert blobs.get("a/b.bin") == b"\x00\x01payload"
@@ -97,9 +96,7 @@ def test_list_start_after_and_limit_page_through_keys(blobs: BlobStore) -> None:
     assert blobs.list("p/", limit=0) == []
 
 
-def test_s3_list_follows_continuation_tokens(
-    s3: S3Server, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_s3_list_follows_continuation_tokens(s3: S3Server, monkeypatch: pytest.MonkeyPatch) -> None:
     blobs = S3BlobStore(s3.create_bucket(), endpoint_url=s3.endpoint_url)
     keys = [f"k/{i:02d}" for i in range(11)]
     for key in keys:

@@ -32,9 +32,7 @@ def accuracy(probs: dict[str, np.ndarray], labels: np.ndarray) -> dict[str, floa
 
 def answer_accuracy(probs: dict[str, np.ndarray], images: np.ndarray, labels: np.ndarray) -> float:
     """How often the answer the site shows (the updated models' vote) is the right digit."""
-    answers = [
-        decide({name: p[i] for name, p in probs.items()}, images[i]).digit for i in range(len(labels))
-    ]
+    answers = [decide({name: p[i] for name, p in probs.items()}, images[i]).digit for i in range(len(labels))]
     return float(np.mean([a == label for a, label in zip(answers, labels, strict=True)]))
 
 

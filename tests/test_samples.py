@@ -14,7 +14,6 @@ PNG = b"\x89PNG\r\n\x1a\nfake drawing"
 ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 
 
-
 @pytest.fixture
 def samples(blobs: BlobStore) -> SampleStore:
     return SampleStore(blobs)

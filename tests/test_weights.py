@@ -19,7 +19,14 @@ def test_shipped_models_have_the_original_architectures(shipped):
     assert shipped.fnn.params["w1"].shape[0] == 784
     assert shipped.fnn.params["w2"].shape[1] == 10
     assert [w.shape for w in shipped.cnn] == [
-        (4, 4, 1, 16), (16,), (4, 4, 16, 32), (32,), (1568, 625), (625,), (625, 10), (10,)
+        (4, 4, 1, 16),
+        (16,),
+        (4, 4, 16, 32),
+        (32,),
+        (1568, 625),
+        (625,),
+        (625, 10),
+        (10,),
     ]
     assert all(w.dtype == np.float32 for w in shipped.cnn)
 

@@ -99,12 +99,8 @@ def summarise_report(report: dict[str, Any], models_dir: Path) -> ReportSummary:
         for name in _as_list(report.get("plots"))
         if isinstance(name, str) and PLOT_NAME.fullmatch(name) and (models_dir / name).is_file()
     ]
-    models = {
-        name: _summarise_model(name, _as_dict(report.get(name)), plots) for name in MODEL_NAMES
-    }
-    other_plots = [
-        (plot, _plot_caption(plot)) for plot in plots if plot.split("_")[0] not in MODEL_NAMES
-    ]
+    models = {name: _summarise_model(name, _as_dict(report.get(name)), plots) for name in MODEL_NAMES}
+    other_plots = [(plot, _plot_caption(plot)) for plot in plots if plot.split("_")[0] not in MODEL_NAMES]
     return ReportSummary(
         found=bool(report),
         models=models,
@@ -161,9 +157,7 @@ def format_value(value: Any) -> str:
 def _plot_caption(name: str) -> str:
     """'fnn_confusion.png' -> 'FNN confusion matrix'."""
     words = name.removesuffix(".png").replace("-", "_").split("_")
-    caption = " ".join(
-        word.upper() if word in MODEL_NAMES else _PLOT_WORDS.get(word, word) for word in words
-    )
+    caption = " ".join(word.upper() if word in MODEL_NAMES else _PLOT_WORDS.get(word, word) for word in words)
     return caption[:1].upper() + caption[1:]
 
 
