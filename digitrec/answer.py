@@ -113,7 +113,7 @@ def has_digit_shape(image: np.ndarray) -> bool:
     if _islands(strokes, is_outside[paper]) > MAX_ISLANDS:
         return False
     skeleton = skeletonize(strokes)
-    neighbours = _box_sum(skeleton.astype(np.uint8)) - 1  # 8-neighbours of each skeleton pixel
+    neighbours = _box_sum(skeleton) - 1  # 8-neighbours of each skeleton pixel
     return int(np.count_nonzero(skeleton & (neighbours >= 3))) <= MAX_CROSSINGS
 
 
@@ -125,7 +125,8 @@ def _islands(strokes: np.ndarray, outside: np.ndarray) -> int:
 
 
 def _box_sum(image: np.ndarray) -> np.ndarray:
-    """Sum of each pixel's 3x3 neighbourhood (itself included; zeros beyond the edges), same shape.
+    """Bool or uint8 image (H, W) -> uint8 sum of each pixel's 3x3 neighbourhood (itself included;
+    zeros beyond the edges).
 
     Equal to ndimage.convolve with a 3x3 kernel of ones, mode "constant", and for a bool image > 0
     to binary_dilation with _EIGHT; summing shifted rows, then shifted columns, takes about a
