@@ -63,7 +63,7 @@ def _train(args: argparse.Namespace) -> int:
     import dataclasses
 
     from digitrec.config import Settings
-    from digitrec.train import QUICK, TrainConfig, collected_strokes, train
+    from digitrec.train import QUICK, TrainConfig, collected_digits, train
 
     config = QUICK if args.quick else TrainConfig()
     if args.seed is not None:
@@ -71,7 +71,7 @@ def _train(args: argparse.Namespace) -> int:
     collected = None
     if args.with_collected:
         settings = Settings.from_env()
-        collected = collected_strokes(settings.store, settings.s3_endpoint_url)
+        collected = collected_digits(settings.store, settings.s3_endpoint_url)
     report = train(config, args.out, collected)
     for name in ("fnn", "cnn"):
         print(f"{name.upper()}: test accuracy {100 * report[name]['test_accuracy']:.2f}%")

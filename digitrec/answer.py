@@ -6,7 +6,8 @@ sure, the drawing is not recognised; else the more confident one wins.
 
 That rule almost never says "not a digit": a scribble or a letter still gets a
 digit. `decide` keeps the original's choice of digit and refuses it in two more
-cases: the model input does not have the shape of a digit (more ink, holes or
+cases: the digit's redrawn rendering (drawing.redrawn, the model input of a canvas
+drawing) does not have the shape of a digit (more ink, holes or
 crossings than any training digit has, or a stroke inside a loop), or the two
 updated models together are not sure of it (their normalised geometric-mean
 probability is below JOINT_CONFIDENT, chosen on the validation split and on
@@ -26,7 +27,7 @@ TOP = 3
 CONFIDENT = 0.5  # the original rule's bar for each updated model
 JOINT_CONFIDENT = 0.4  # the bar for the two updated models' joint confidence in the answer
 NOT_RECOGNISED = "Can't recognize this as a digit."
-# Shape limits of a digit's 28x28 model input (ink = 1.0), just above the largest values among
+# Shape limits of a digit's 28x28 redrawn rendering (ink = 1.0), just above the largest values among
 # the 8,000 training-split digits (ink 178.8, 4 holes, 24 crossing pixels, no islands).
 MAX_INK = 185.0  # total ink: the strokes' length x the fixed pen (scribbles, hatching)
 MAX_HOLES = 4  # enclosed paper regions (an 8 has 2; a grid, a star or a tangle more)
@@ -76,7 +77,7 @@ def _article(digit: int) -> str:
 def decide(
     probs: Mapping[str, np.ndarray], image: np.ndarray | None = None, shaped: bool | None = None
 ) -> Answer:
-    """{model name: probabilities (10,)} for one digit, and its model input (28, 28) -> the answer.
+    """{model name: probabilities (10,)} for one digit, and its redrawn rendering (28, 28) -> the answer.
 
     `shaped`: `has_digit_shape(image)` when the caller has it already. Without `image` or
     `shaped` only the probabilities are judged (the shape check is skipped).
@@ -102,7 +103,7 @@ def joint_confidence(probs: Mapping[str, np.ndarray], digit: int) -> float:
 
 
 def has_digit_shape(image: np.ndarray) -> bool:
-    """Whether a model input (28, 28), ink = 1.0, stays within the shape limits of digits."""
+    """Whether a redrawn rendering (28, 28), ink = 1.0 (drawing.redrawn), keeps within digits' limits."""
     if float(image.sum()) > MAX_INK:
         return False
     strokes = image >= 0.5

@@ -2,13 +2,15 @@
 
 Working on the centre line rather than on pixels keeps every copy drawn with the
 same pen as a real input, and makes a batch of copies one vectorised render.
+Offline training also distorts the pixel rendering (drawing.pixel_image) with the
+same random transforms.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .drawing import render_strokes
+from .drawing import pixel_image, render_strokes
 
 ORIGINAL_ANGLES = np.arange(-30, 30, 5)  # degrees, -30..25 step 5 (the original project)
 ANGLES_PER_SIZE = 6
@@ -73,3 +75,9 @@ def training_images(strokes: list[np.ndarray], rng: np.random.Generator, distort
         moved = elastic(points, rng) if distort else points
         out[i] = render_strokes(moved, transforms[i : i + 1])[0]
     return out
+
+
+def pixel_training_images(sources: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One randomly transformed pixel rendering of each source (N, 28, 28): float32 (N, 28, 28)."""
+    transforms = random_transforms(len(sources), rng)
+    return np.stack([pixel_image(source, turn) for source, turn in zip(sources, transforms, strict=True)])

@@ -1,10 +1,19 @@
 """From a drawing (PNG/JPEG bytes, a data URL, or an ink array) to the 28x28 input the models see.
 
-The recipe makes canvas drawings look like MNIST digits whatever pen and size
-the user drew with: crop to the ink, reduce the strokes to their centre line
-(skeleton), undo the slant, scale so the digit fills a 20x20 box, redraw every
-stroke with one fixed pen, and put the centre of mass in the middle of 28x28.
-Training applies the very same function to MNIST digits, so both sides match.
+Two renderings, chosen by the image's resolution:
+
+- A canvas drawing (either side WORK_SIDE px or more) is *redrawn*, so that it looks like an
+  MNIST digit whatever pen and size the user drew with: crop to the ink, reduce the
+  strokes to their centre line (skeleton), undo the slant, scale so the digit fills a
+  20x20 box, redraw every stroke with one fixed pen, and put the centre of mass in the
+  middle of 28x28.
+- A low-resolution image (both sides under WORK_SIDE px: a 28x28 MNIST digit, a small
+  scan) keeps its own *pixels*, MNIST's recipe plus deskewing: undo the slant, crop,
+  scale the longer side to 20 px with anti-aliasing, centre of mass in the middle. At
+  that scale a centre line is found poorly (a thick digit's filled-in loop is lost), and
+  the pixels hold the stroke's true shape.
+
+Training shows the models both renderings of every digit, so either serves.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ import re
 import numpy as np
 import pyspng
 from PIL import Image, UnidentifiedImageError
+from scipy import ndimage
 from skimage.morphology import skeletonize
 
 SIZE = 28  # model input side, px
@@ -118,12 +128,26 @@ def _ink_from_rgba(rgba: np.ndarray) -> np.ndarray:
     return ink
 
 
-def preprocess_ink(ink: np.ndarray) -> np.ndarray:
+def preprocess_ink(ink: np.ndarray, low_resolution: bool | None = None) -> np.ndarray:
     """Ink array (H, W) in [0, 1] -> model input float32 (28, 28), ink = 1.0.
 
-    Raises BlankDrawing when no pixel reaches INK_THRESHOLD.
+    `low_resolution`: whether the image the ink comes from is low-resolution (see the
+    module docstring; by default judged from `ink`'s own shape; pass the whole image's
+    verdict for a crop of it). Raises BlankDrawing when no pixel reaches INK_THRESHOLD.
     """
+    if is_low_resolution(ink) if low_resolution is None else low_resolution:
+        return pixel_image(ink)
+    return redrawn(ink)
+
+
+def redrawn(ink: np.ndarray) -> np.ndarray:
+    """Ink array (H, W) -> the redrawn rendering float32 (28, 28) of its centre line, at any resolution."""
     return render_strokes(stroke_points(ink))[0]
+
+
+def is_low_resolution(ink: np.ndarray) -> bool:
+    """Whether an image (H, W) gets the pixel rendering: both sides under WORK_SIDE px."""
+    return max(ink.shape) < WORK_SIDE
 
 
 def preprocess_drawing(data: bytes) -> np.ndarray:
@@ -169,11 +193,7 @@ def render_strokes(points: np.ndarray, transforms: np.ndarray | None = None) -> 
 
 def _skeleton_points(ink: np.ndarray) -> np.ndarray:
     """Centre-line pixels of the strokes, float (N, 2) as (y, x), in WORK_SIDE (or SMALL_WORK_SIDE) units."""
-    mask = ink >= INK_THRESHOLD
-    rows = np.flatnonzero(mask.any(axis=1))
-    if rows.size == 0:
-        raise BlankDrawing("Nothing is drawn.")
-    cols = np.flatnonzero(mask[rows[0] : rows[-1] + 1].any(axis=0))
+    rows, cols = _ink_extent(ink)
     crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     height, width = crop.shape
     longer = max(height, width)
@@ -194,6 +214,60 @@ def _skeleton_points(ink: np.ndarray) -> np.ndarray:
     points = np.empty((flat.size, 2), np.float32)
     points[:, 0], points[:, 1] = np.divmod(flat, skeleton.shape[1])
     return points
+
+
+def pixel_image(ink: np.ndarray, transform: np.ndarray | None = None) -> np.ndarray:
+    """Ink array (H, W) -> the pixel rendering float32 (28, 28): deskewed, longer side 20 px, centred.
+
+    `transform` (2x2, acting on (y, x) about the centre of mass after deskewing) distorts
+    the digit for training. Raises BlankDrawing when no pixel reaches INK_THRESHOLD.
+    """
+    rows, cols = _ink_extent(ink)
+    height, width = rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
+    # The crop keeps the strokes' faint edges; the margin leaves room to turn the digit.
+    margin = max(height, width) // 2 + 2
+    crop = ink[max(rows[0] - 2, 0) : rows[-1] + 3, max(cols[0] - 2, 0) : cols[-1] + 3]
+    padded = np.pad(np.asarray(crop, np.float32), margin)
+    total = float(padded.sum())
+    yy, xx = np.indices(padded.shape, dtype=np.float32)
+    centre = np.array([(padded * yy).sum() / total, (padded * xx).sum() / total])
+    dy, dx = yy - centre[0], xx - centre[1]
+    var_y = float((padded * dy * dy).sum() / total)
+    shear = 0.0 if var_y < 1e-6 else float((padded * dx * dy).sum() / total / var_y)
+    shear = float(np.clip(shear, -MAX_SHEAR, MAX_SHEAR))
+    warp = np.array([[1.0, 0.0], [-shear, 1.0]])  # x -> x - shear * (y - centre y)
+    if transform is not None:
+        warp = np.asarray(transform, np.float64) @ warp
+    inverse = np.linalg.inv(warp)
+    upright = ndimage.affine_transform(padded, inverse, offset=centre - inverse @ centre, order=1)
+    return _fit_box(upright)
+
+
+def _fit_box(ink: np.ndarray) -> np.ndarray:
+    """Ink (H, W) -> 28x28: crop to the ink, longer side BOX px (anti-aliased), centre of mass centred."""
+    rows, cols = _ink_extent(ink)
+    crop = np.ascontiguousarray(ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1], np.float32)
+    height, width = crop.shape
+    scale = BOX / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    resample = Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR
+    image = Image.frombytes("F", (width, height), crop).resize(size, resample)
+    small = np.clip(np.frombuffer(image.tobytes(), np.float32).reshape(size[::-1]), 0.0, 1.0)
+    centre_y, centre_x = ndimage.center_of_mass(small)
+    top = min(max(round(SIZE / 2 - centre_y - 0.5), 0), SIZE - size[1])
+    left = min(max(round(SIZE / 2 - centre_x - 0.5), 0), SIZE - size[0])
+    out = np.zeros((SIZE, SIZE), np.float32)
+    out[top : top + size[1], left : left + size[0]] = small
+    return out
+
+
+def _ink_extent(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns holding a pixel >= INK_THRESHOLD; BlankDrawing if none does."""
+    mask = ink >= INK_THRESHOLD
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        raise BlankDrawing("Nothing is drawn.")
+    return rows, np.flatnonzero(mask[rows[0] : rows[-1] + 1].any(axis=0))
 
 
 def _deskew(points: np.ndarray) -> np.ndarray:

@@ -34,6 +34,8 @@ from digitrec.drawing import (
     MAX_UPLOAD_PIXELS,
     BlankDrawing,
     decode_image,
+    is_low_resolution,
+    pixel_image,
     render_strokes,
     stroke_points,
 )
@@ -89,13 +91,19 @@ class Engine:
 
 @dataclass(frozen=True)
 class Drawing:
-    """A decoded drawing split into digits: boxes (x0, y0, x1, y1), centre lines, model inputs."""
+    """A decoded drawing split into digits: boxes (x0, y0, x1, y1), centre lines, model inputs.
+
+    `redrawn` holds each digit's centre line redrawn, which the shape check judges; for a
+    canvas drawing it is `inputs` itself, a low-resolution image's inputs are its pixels
+    (see drawing.py).
+    """
 
     ink: np.ndarray
     boxes: list[tuple[int, int, int, int]]
     inks: list[np.ndarray]
     strokes: list[np.ndarray]
     inputs: np.ndarray  # float32 (K, 28, 28)
+    redrawn: np.ndarray  # float32 (K, 28, 28)
 
     @classmethod
     def from_bytes(cls, image: bytes) -> Drawing:
@@ -104,18 +112,22 @@ class Drawing:
         segments = _split(ink)
         if not segments:
             raise BlankDrawing("Nothing is drawn.")
-        strokes = [stroke_points(segment_ink) for _box, segment_ink in segments]
-        inputs = np.stack([render_strokes(points)[0] for points in strokes])
-        return cls(ink, [box for box, _ in segments], [i for _, i in segments], strokes, inputs)
+        return cls._of(ink, [box for box, _ in segments], [i for _, i in segments])
+
+    @classmethod
+    def _of(cls, ink: np.ndarray, boxes: list, inks: list[np.ndarray]) -> Drawing:
+        strokes = [stroke_points(digit_ink) for digit_ink in inks]
+        redrawn = np.stack([render_strokes(points)[0] for points in strokes])
+        inputs = np.stack([pixel_image(i) for i in inks]) if is_low_resolution(ink) else redrawn
+        return cls(ink, boxes, inks, strokes, inputs, redrawn)
 
     def as_one_digit(self) -> Drawing:
         """The whole drawing as a single digit (when the user says it is one)."""
         if len(self.boxes) == 1:
             return self
-        points = stroke_points(self.ink)
         rows, cols = np.nonzero(self.ink >= INK_THRESHOLD)
         box = (int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1)
-        return Drawing(self.ink, [box], [self.ink], [points], render_strokes(points))
+        return Drawing._of(self.ink, [box], [self.ink])
 
 
 def _split(ink: np.ndarray) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
@@ -185,7 +197,7 @@ class DigitService:
         snapshot = self._follow()
 
         def judge_shapes_and_preview() -> tuple[list[bool], str]:
-            shaped = [answers.has_digit_shape(image) for image in drawing.inputs]
+            shaped = [answers.has_digit_shape(image) for image in drawing.redrawn]
             return shaped, png_data_url(np.hstack(list(drawing.inputs)))
 
         probs, (shaped, preview) = self.recognizer.predict_with(
@@ -233,7 +245,7 @@ class DigitService:
         snapshot = self.recognizer.snapshot
         probs = self.recognizer.predict(drawing.inputs, snapshot)
         predicted = [
-            answers.decide({n: probs[n][i] for n in MODEL_NAMES}, drawing.inputs[i]).digit
+            answers.decide({n: probs[n][i] for n in MODEL_NAMES}, drawing.redrawn[i]).digit
             for i in range(len(labels))
         ]
         sample_ids = storing.result()

@@ -1,8 +1,8 @@
 """Offline training of both models (`python -m digitrec train`), seeded and reproducible.
 
-Sections: the training data as centre lines; the images of each epoch (half of
-them freshly distorted); the FNN grid search on the validation set; the CNN; the
-report (`models/report.json`), the weights and the plots.
+Sections: the training data (centre lines and pixels); the images of each epoch,
+both renderings of every digit (half of each freshly distorted); the FNN grid
+search on the validation set; the CNN; the report (`models/report.json`), the weights and the plots.
 
 The test split is only scored at the end; hyperparameters, epochs and the
 recipe are chosen on the validation set carved from train (`data.load_split`).
@@ -23,9 +23,16 @@ import numpy as np
 from tqdm import tqdm
 
 from digitrec import evaluate, plots
-from digitrec.augment import training_images
+from digitrec.augment import pixel_training_images, training_images
 from digitrec.data import Digits, load_split, validation_mask
-from digitrec.drawing import DrawingError, decode_image, render_strokes, stroke_points
+from digitrec.drawing import (
+    DrawingError,
+    decode_image,
+    pixel_image,
+    preprocess_ink,
+    render_strokes,
+    stroke_points,
+)
 from digitrec.fnn import FNN
 
 Progress = Callable[..., Iterable]
@@ -85,37 +92,51 @@ QUICK = TrainConfig(
 
 
 @dataclass(frozen=True)
-class StrokeSet:
-    """Training digits as centre lines (see drawing.stroke_points) with labels int32 (N,)."""
+class TrainingDigits:
+    """Training digits in the two forms drawing.py renders: centre lines and pixel sources.
+
+    strokes: each digit's centre line (drawing.stroke_points); sources: float32 (N, 28, 28),
+    what drawing.pixel_image renders each digit from (an MNIST digit itself, or a collected
+    drawing's pixel rendering); labels: int32 (N,).
+    """
 
     strokes: list[np.ndarray]
+    sources: np.ndarray
     labels: np.ndarray
 
     @classmethod
-    def from_digits(cls, digits: Digits) -> StrokeSet:
-        return cls([stroke_points(image) for image in digits.images], digits.labels)
+    def from_digits(cls, digits: Digits) -> TrainingDigits:
+        images = np.asarray(digits.images, np.float32)
+        return cls([stroke_points(image) for image in images], images, digits.labels)
 
-    def __add__(self, other: StrokeSet) -> StrokeSet:
-        return StrokeSet(self.strokes + other.strokes, np.concatenate([self.labels, other.labels]))
+    def __add__(self, other: TrainingDigits) -> TrainingDigits:
+        return TrainingDigits(
+            self.strokes + other.strokes,
+            np.concatenate([self.sources, other.sources]),
+            np.concatenate([self.labels, other.labels]),
+        )
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def clean_images(self) -> np.ndarray:
-        """The inputs serving would make of these digits: float32 (N, 28, 28)."""
-        return np.stack([render_strokes(points)[0] for points in self.strokes])
+        """Both renderings of every digit, undistorted: float32 (2N, 28, 28), all redrawn ones first."""
+        redrawn = [render_strokes(points)[0] for points in self.strokes]
+        return np.stack(redrawn + [pixel_image(source) for source in self.sources])
 
 
 class EpochImages:
-    """The training images of each epoch, float32 (N, 28, 28), rendered once and shared.
+    """The training images of each epoch, float32 (2N, 28, 28), rendered once and shared.
 
-    Epoch e distorts a random `fraction` of the digits (rotation, aspect, shear,
-    elastic) and keeps the rest clean; it depends only on (seed, e), so every FNN
-    of the grid and the CNN see the same images, and a rerun sees them again.
-    `subset(rows)` is a view on some of the digits sharing the rendered epochs.
+    Every digit appears twice per epoch, redrawn (first N) and as pixels (last N); in
+    each rendering epoch e distorts a random `fraction` of the digits (redrawn: rotation,
+    aspect, shear, elastic; pixels: rotation, aspect, shear) and keeps the rest clean. It
+    depends only on (seed, e), so every FNN of the grid and the CNN see the same images,
+    and a rerun sees them again. `subset(rows)` is a view on some of the digits sharing
+    the rendered epochs.
     """
 
-    def __init__(self, data: StrokeSet, seed: int, fraction: float):
+    def __init__(self, data: TrainingDigits, seed: int, fraction: float):
         self.data = data
         self.seed = seed
         self.fraction = fraction
@@ -125,41 +146,57 @@ class EpochImages:
 
     @property
     def labels(self) -> np.ndarray:
-        return self.data.labels[self.rows]
+        """The labels of __getitem__'s images: (2N,)."""
+        return np.tile(self.data.labels[self.rows], 2)
 
     def subset(self, rows: np.ndarray) -> EpochImages:
         view = copy.copy(self)  # shares the clean images and the rendered epochs
         view.rows = self.rows[rows]
         return view
 
+    def clean_images(self) -> tuple[np.ndarray, np.ndarray]:
+        """Both renderings of these digits, undistorted, and their labels: ((2N, 28, 28), (2N,))."""
+        return self.clean[self._image_rows()].astype(np.float32) / 255.0, self.labels
+
     def __getitem__(self, epoch: int) -> np.ndarray:
         if epoch not in self._cache:
             rng = np.random.default_rng([self.seed, epoch])
             images = self.clean.copy()
-            chosen = np.flatnonzero(rng.random(len(self.data)) < self.fraction)
+            count = len(self.data)
+            chosen = np.flatnonzero(rng.random(count) < self.fraction)
             if chosen.size:
                 strokes = [self.data.strokes[i] for i in chosen]
                 images[chosen] = _to_uint8(training_images(strokes, rng))
+            chosen = np.flatnonzero(rng.random(count) < self.fraction)
+            if chosen.size:
+                images[count + chosen] = _to_uint8(pixel_training_images(self.data.sources[chosen], rng))
             self._cache[epoch] = images
-        return self._cache[epoch][self.rows].astype(np.float32) / 255.0
+        return self._cache[epoch][self._image_rows()].astype(np.float32) / 255.0
+
+    def _image_rows(self) -> np.ndarray:
+        return np.concatenate([self.rows, len(self.data) + self.rows])
 
 
 def _to_uint8(images: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(images * 255.0), 0, 255).astype(np.uint8)
 
 
-def collected_strokes(store: str, endpoint_url: str | None = None) -> StrokeSet:
-    """Every sample of the store at `store` (local dir or s3://) as centre lines; unreadable ones skipped."""
+def collected_digits(store: str, endpoint_url: str | None = None) -> TrainingDigits:
+    """Every sample of the store at `store` (local dir or s3://) as training digits (unreadable: skipped)."""
     from digitrec.store import SampleStore, open_blob_store
 
-    strokes, labels = [], []
+    strokes, sources, labels = [], [], []
     for record, png in SampleStore(open_blob_store(store, endpoint_url)).all():
         try:
-            strokes.append(stroke_points(decode_image(png)))
+            ink = decode_image(png)
+            strokes.append(stroke_points(ink))
+            sources.append(pixel_image(ink))
         except DrawingError:
             continue
         labels.append(record.digit)
-    return StrokeSet(strokes, np.asarray(labels, np.int32))
+    return TrainingDigits(
+        strokes, np.asarray(sources, np.float32).reshape(-1, 28, 28), np.asarray(labels, np.int32)
+    )
 
 
 # --- FNN -------------------------------------------------------------------------------------
@@ -320,7 +357,7 @@ def _validation_of(history: list[dict[str, float]]) -> dict[str, float]:
 def train(
     config: TrainConfig,
     out_dir: Path,
-    collected: StrokeSet | None = None,
+    collected: TrainingDigits | None = None,
     progress: Progress = tqdm,
 ) -> dict[str, Any]:
     """Train both models, score them, write weights, report.json and plots to out_dir; the report."""
@@ -333,13 +370,13 @@ def train(
     if config.limit:
         train_digits, test = (d.subset(np.arange(min(len(d), config.limit))) for d in (train_digits, test))
     held_out = validation_mask(len(train_digits))
-    training = StrokeSet.from_digits(train_digits)
+    training = TrainingDigits.from_digits(train_digits)
     if collected is not None and len(collected):
         training = training + collected
         held_out = np.concatenate([held_out, np.zeros(len(collected), bool)])  # collected: always fit
     epochs = EpochImages(training, config.seed, config.distorted_fraction)
     fit = epochs.subset(np.flatnonzero(~held_out))
-    val = (epochs.clean[held_out].astype(np.float32) / 255.0, training.labels[held_out])
+    val = epochs.subset(np.flatnonzero(held_out)).clean_images()
 
     chosen, grid = grid_search_fnn(config, fit, val, progress)
     if config.refit:
@@ -354,7 +391,7 @@ def train(
     save_weights(cnn.weights, out_dir / "cnn.npz", dtype=config.weights_dtype)
 
     models = evaluate.TrainedModels(fnn.net, cnn.weights)
-    test_images = StrokeSet.from_digits(test).clean_images()
+    test_images = np.stack([preprocess_ink(image) for image in test.images])  # as served
     scores = evaluate.score_models(models, test_images, test.labels)
     # Evenly spread over the test split, which is ordered by digit: every class is represented.
     spread = np.unique(np.linspace(0, len(test) - 1, min(len(test), config.robustness_count)).astype(int))

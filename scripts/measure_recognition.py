@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from digitrec import answer
 from digitrec.canvas import render_ink, render_string_ink
 from digitrec.data import load_split
-from digitrec.drawing import preprocess_ink
+from digitrec.drawing import is_low_resolution, preprocess_ink, redrawn
 from digitrec.nondigits import nondigit_drawings
 from digitrec.recognizer import MODEL_NAMES, Recognizer
 from digitrec.segment import split_digits
@@ -39,9 +39,11 @@ RULES: dict[str, Rule] = {
 
 def read(recognizer: Recognizer, ink: np.ndarray, rule: Rule) -> str | None:
     """A canvas ink array -> the answer string the service would give (None: not recognised)."""
-    inputs = np.stack([preprocess_ink(segment.ink) for segment in split_digits(ink)])
+    inks = [segment.ink for segment in split_digits(ink)]
+    inputs = np.stack([preprocess_ink(digit, is_low_resolution(ink)) for digit in inks])
+    shapes = [redrawn(digit) for digit in inks]  # what the shape check judges
     probs = recognizer.predict(inputs)
-    verdicts = [rule({n: probs[n][i] for n in MODEL_NAMES}, inputs[i]) for i in range(len(inputs))]
+    verdicts = [rule({n: probs[n][i] for n in MODEL_NAMES}, shapes[i]) for i in range(len(inputs))]
     return answer.combine(verdicts)[0]
 
 
@@ -66,13 +68,14 @@ def strings(recognizer: Recognizer, count: int, seed: int) -> None:
 def rules(recognizer: Recognizer, count: int, seed: int) -> None:
     test = load_split("test")
     inputs = np.stack([preprocess_ink(image) for image in test.images])
+    shapes = [redrawn(image) for image in test.images]
     probs = recognizer.predict(inputs)
     canvases = [render_ink(image) for image in test.images]
     drawings = nondigit_drawings(count, seed)
     kinds = sorted({d.kind for d in drawings})
     print(f"rule      test digits  canvas digits  non-digits refused ({count}: " + ", ".join(kinds) + ")")
     for name, rule in RULES.items():
-        digits = [rule({n: probs[n][i] for n in MODEL_NAMES}, inputs[i]).digit for i in range(len(test))]
+        digits = [rule({n: probs[n][i] for n in MODEL_NAMES}, shapes[i]).digit for i in range(len(test))]
         test_accuracy = np.mean([d == label for d, label in zip(digits, test.labels, strict=True)])
         canvas_accuracy = np.mean(
             [

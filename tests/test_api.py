@@ -52,6 +52,20 @@ def test_predict_reads_jpeg_too(client, draw):
     assert client.post("/api/predict", json={"image": data_url(buffer.getvalue())}).json["answer"] == "4"
 
 
+def test_a_28x28_mnist_upload_is_read_from_its_pixels(client, test_digits):
+    from digitrec.drawing import pixel_image
+
+    index = int(np.flatnonzero(test_digits.labels == 5)[0])
+    gray = np.rint(255 - 255 * test_digits.images[index]).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(gray, mode="L").save(buffer, format="PNG")
+    body = client.post("/api/predict", json={"image": data_url(buffer.getvalue())}).json
+    assert body["answer"] == "5"
+    preview = np.asarray(Image.open(io.BytesIO(base64.b64decode(body["input_preview"].split(",")[1]))))
+    expected = pixel_image(1.0 - gray / 255.0)
+    assert np.abs((1.0 - preview / 255.0) - expected).max() <= 0.5 / 255 + 1e-6  # the pixels, not redrawn
+
+
 def test_nothing_drawn_is_422(client):
     message = assert_error(client.post("/api/predict", json={"image": data_url(blank_png())}), 422)
     assert "nothing is drawn" in message

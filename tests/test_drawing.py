@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 from PIL import Image
+from scipy import ndimage
 
 from digitrec.canvas import render_digit, render_ink
 from digitrec.config import ROOT
@@ -19,8 +20,11 @@ from digitrec.drawing import (
     DrawingError,
     decode_base64_image,
     decode_image,
+    is_low_resolution,
+    pixel_image,
     preprocess_drawing,
     preprocess_ink,
+    redrawn,
     render_strokes,
     stroke_points,
 )
@@ -43,9 +47,40 @@ def _white(size: int) -> np.ndarray:
 
 
 def test_output_is_28x28_float32_with_ink_one(seven):
-    image = preprocess_ink(seven)
+    image = preprocess_ink(render_ink(seven))
     assert image.shape == (28, 28) and image.dtype == np.float32
     assert image.max() == pytest.approx(1.0) and image.min() == 0.0
+    pixels = preprocess_ink(seven)
+    assert pixels.shape == (28, 28) and pixels.dtype == np.float32
+    assert 0.95 < pixels.max() <= 1.0 and pixels.min() == 0.0
+
+
+def test_a_low_resolution_image_keeps_its_pixels_and_a_canvas_is_redrawn(seven):
+    assert is_low_resolution(seven) and not is_low_resolution(render_ink(seven))
+    np.testing.assert_array_equal(preprocess_ink(seven), pixel_image(seven))
+    png = _png(np.rint(255 - 255 * seven).astype(np.uint8), "L")  # a 28x28 upload
+    np.testing.assert_array_equal(preprocess_drawing(png), pixel_image(decode_image(png)))
+    canvas = render_ink(seven)
+    np.testing.assert_array_equal(preprocess_ink(canvas), redrawn(canvas))
+    # a crop of a canvas drawing is judged by the whole image when told so
+    np.testing.assert_array_equal(preprocess_ink(seven, low_resolution=False), redrawn(seven))
+
+
+def test_pixel_rendering_fills_a_20_px_box_around_the_centre_of_mass(seven):
+    image = pixel_image(np.pad(seven, ((3, 30), (40, 2))))  # off-centre on a larger image
+    rows, cols = np.nonzero(image >= 0.3)
+    assert max(np.ptp(rows), np.ptp(cols)) + 1 in (19, 20, 21)
+    centre_y, centre_x = ndimage.center_of_mass(image)
+    assert abs(centre_y - 13.5) < 1 and abs(centre_x - 13.5) < 1
+    np.testing.assert_allclose(image, pixel_image(seven), atol=1e-5)  # where it was drawn does not matter
+
+
+def test_pixel_rendering_undoes_the_slant(seven):
+    upright = pixel_image(seven)
+    shear = np.array([[1.0, 0.0], [-0.4, 1.0]])  # output (y, x) -> input: x - 0.4 (y - 14)
+    slanted = ndimage.affine_transform(seven, shear, offset=(0.0, 0.4 * 14), order=1)
+    assert np.abs(pixel_image(slanted) - upright).mean() < 0.06
+    assert np.abs(slanted - seven).mean() > 0.06  # the slant itself was not small
 
 
 def test_strokes_pushed_past_the_edge_are_cut_off_not_wrapped_around():

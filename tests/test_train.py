@@ -7,16 +7,18 @@ import json
 import numpy as np
 import pytest
 
+from digitrec import drawing
 from digitrec.canvas import render_digit
 from digitrec.data import load_split
+from digitrec.drawing import preprocess_ink
 from digitrec.fnn import FNN
 from digitrec.store import SampleStore, open_blob_store
 from digitrec.train import (
     QUICK,
     EpochImages,
     FNNHyperparameters,
-    StrokeSet,
-    collected_strokes,
+    TrainingDigits,
+    collected_digits,
     train,
     train_fnn,
 )
@@ -28,8 +30,8 @@ def quiet(items, **_):
 
 
 @pytest.fixture(scope="module")
-def small_set() -> StrokeSet:
-    return StrokeSet.from_digits(load_split("fit").subset(np.arange(120)))
+def small_set() -> TrainingDigits:
+    return TrainingDigits.from_digits(load_split("fit").subset(np.arange(120)))
 
 
 @pytest.fixture(scope="module")
@@ -69,12 +71,27 @@ def test_epoch_images_depend_only_on_seed_and_epoch(small_set):
     again = EpochImages(small_set, seed=1, fraction=0.5)
     np.testing.assert_array_equal(first[3], again[3])
     assert not np.array_equal(first[3], first[4])
-    assert first[0].shape == (len(small_set), 28, 28) and first[0].max() <= 1.0
+    assert first[0].shape == (2 * len(small_set), 28, 28) and first[0].max() <= 1.0
+    np.testing.assert_array_equal(first.labels, np.tile(small_set.labels, 2))
+
+
+def test_every_epoch_shows_each_digit_redrawn_and_as_pixels(small_set):
+    epochs = EpochImages(small_set, seed=1, fraction=0.0)  # nothing distorted: the clean renderings
+    count = len(small_set)
+    redrawn, pixels = epochs[0][:count], epochs[0][count:]
+    # the two renderings drawing.py serves (an MNIST digit is low-resolution: served as pixels)
+    sources = small_set.sources
+    np.testing.assert_allclose(redrawn, [drawing.redrawn(source) for source in sources], atol=1 / 255)
+    np.testing.assert_allclose(pixels, [preprocess_ink(source) for source in sources], atol=1 / 255)
+    subset = epochs.subset(np.array([4, 7]))
+    images, labels = subset.clean_images()
+    np.testing.assert_array_equal(images, epochs[0][[4, 7, count + 4, count + 7]])
+    np.testing.assert_array_equal(labels, small_set.labels[[4, 7, 4, 7]])
 
 
 def test_fnn_training_is_reproducible_and_learns(small_set):
     epochs = EpochImages(small_set, seed=1, fraction=0.5)
-    validation = (small_set.clean_images(), small_set.labels)
+    validation = (small_set.clean_images(), np.tile(small_set.labels, 2))
     hp = FNNHyperparameters(hidden=32, epochs=4)
     first = train_fnn(hp, epochs, validation, seed=3, progress=quiet)
     again = train_fnn(hp, epochs, validation, seed=3, progress=quiet)
@@ -83,11 +100,12 @@ def test_fnn_training_is_reproducible_and_learns(small_set):
     assert first.validation_accuracy == max(row["validation_accuracy"] for row in first.history)
 
 
-def test_collected_samples_become_training_strokes(tmp_path):
+def test_collected_samples_become_training_digits(tmp_path):
     digits = load_split("test").subset(np.arange(3))
     samples = SampleStore(open_blob_store(str(tmp_path / "store")))
     for image, label in zip(digits.images, digits.labels, strict=True):
         samples.add(render_digit(image), int(label), "collect")
-    collected = collected_strokes(str(tmp_path / "store"))
+    collected = collected_digits(str(tmp_path / "store"))
     assert sorted(collected.labels.tolist()) == sorted(digits.labels.tolist())
     assert all(points.shape[1] == 2 and len(points) > 10 for points in collected.strokes)
+    assert collected.sources.shape == (3, 28, 28) and collected.sources.max() > 0.9
