@@ -43,7 +43,7 @@ class Settings:
     cnn_learning_rate: float = 0.035  # RMSProp from a mean square of 1 (TF1's): ~plain SGD at this rate
     fnn_replay_size: int = 200  # training digits rehearsed in each online FNN step...
     cnn_replay_size: int = 32  # ...and CNN step (its cost is ~linear in the batch)
-    fnn_replay_weight: float = 600.0  # training digits the FNN's rehearsed ones count as in its loss
+    fnn_replay_weight: float = 900.0  # training digits the FNN's rehearsed ones count as in its loss (README)
     cnn_replay_weight: float = 480.0  # ...and the CNN's (README "Online learning")
     replay_pool: int = 1200  # preprocessed training digits to draw them from
     follow_interval: float | None = None  # seconds between checks for a newer version; None: auto

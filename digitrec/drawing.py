@@ -42,6 +42,7 @@ STROKE_LEVEL = 0.3  # after resizing, a stroke is ink >= STROKE_LEVEL x the dark
 SMALL_WORK_SIDE = 128
 SMALL_STROKE_LEVEL = 0.5
 MAX_SHEAR = 1.0  # limit of the deskew correction (dx per dy)
+EDGE = 2  # px around the ink box that the pixel rendering keeps (the strokes' faint anti-aliased edges)
 MAX_PIXELS = 40_000_000  # larger images are refused (decompression bombs)
 # Uploads to the web app: 5x a retina canvas; a 5000x5000 image would cost a worker ~275 MB.
 MAX_UPLOAD_PIXELS = 2048 * 2048
@@ -225,8 +226,8 @@ def pixel_image(ink: np.ndarray, transform: np.ndarray | None = None) -> np.ndar
     rows, cols = _ink_extent(ink)
     height, width = rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
     # The crop keeps the strokes' faint edges; the margin leaves room to turn the digit.
-    margin = max(height, width) // 2 + 2
-    crop = ink[max(rows[0] - 2, 0) : rows[-1] + 3, max(cols[0] - 2, 0) : cols[-1] + 3]
+    margin = max(height, width) // 2 + EDGE
+    crop = ink[max(rows[0] - EDGE, 0) : rows[-1] + 1 + EDGE, max(cols[0] - EDGE, 0) : cols[-1] + 1 + EDGE]
     padded = np.pad(np.asarray(crop, np.float32), margin)
     total = float(padded.sum())
     yy, xx = np.indices(padded.shape, dtype=np.float32)

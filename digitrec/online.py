@@ -24,7 +24,7 @@ import tensorflow as tf
 from digitrec.augment import original_variants
 from digitrec.config import Settings
 from digitrec.data import Digits, load_split
-from digitrec.drawing import preprocess_ink
+from digitrec.drawing import pixel_image, redrawn
 from digitrec.fnn import FNN
 from digitrec.recognizer import Recognizer, Snapshot
 from digitrec.store import ModelHistory
@@ -39,18 +39,26 @@ VARIANTS = 24  # augmented images per corrected digit (augment.original_variants
 
 
 def _preprocessed_subset(split: str, size: int, seed: int) -> Digits:
+    """`size` digits of `split` in the two renderings the models serve, alternating: (size, 28, 28).
+
+    Even positions are redrawn (as a canvas drawing of the digit is served), odd ones
+    keep their pixels (as the 28x28 digit itself is served), so a check or a rehearsal
+    of any size covers both.
+    """
     digits = load_split(split)
     index = np.random.default_rng(seed).permutation(len(digits))[:size]
-    return Digits(np.stack([preprocess_ink(image) for image in digits.images[index]]), digits.labels[index])
+    renderings = (redrawn, pixel_image)
+    images = [renderings[k % 2](image) for k, image in enumerate(digits.images[index])]
+    return Digits(np.stack(images), digits.labels[index])
 
 
 def load_canary(size: int) -> Digits:
-    """`size` test-split digits, put through the same preprocessing as a drawing: (size, 28, 28)."""
+    """`size` test-split digits in the served renderings (see _preprocessed_subset): (size, 28, 28)."""
     return _preprocessed_subset("test", size, CANARY_SEED)
 
 
 def load_replay(size: int) -> Digits:
-    """`size` training digits, preprocessed, rehearsed alongside each correction: (size, 28, 28)."""
+    """`size` training digits, rendered likewise, rehearsed alongside each correction: (size, 28, 28)."""
     return _preprocessed_subset("fit", size, REPLAY_SEED)
 
 

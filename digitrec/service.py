@@ -30,6 +30,7 @@ from digitrec.config import Settings
 from digitrec.data import Digits
 from digitrec.dataset import DatasetError, export_csv, export_npz, import_dataset
 from digitrec.drawing import (
+    EDGE,
     INK_THRESHOLD,
     MAX_UPLOAD_PIXELS,
     BlankDrawing,
@@ -118,7 +119,10 @@ class Drawing:
     def _of(cls, ink: np.ndarray, boxes: list, inks: list[np.ndarray]) -> Drawing:
         strokes = [stroke_points(digit_ink) for digit_ink in inks]
         redrawn = np.stack([render_strokes(points)[0] for points in strokes])
-        inputs = np.stack([pixel_image(i) for i in inks]) if is_low_resolution(ink) else redrawn
+        if is_low_resolution(ink):  # each digit cut from the image with its strokes' faint edges
+            inputs = np.stack([pixel_image(_around(ink, box)) for box in boxes])
+        else:
+            inputs = redrawn
         return cls(ink, boxes, inks, strokes, inputs, redrawn)
 
     def as_one_digit(self) -> Drawing:
@@ -128,6 +132,12 @@ class Drawing:
         rows, cols = np.nonzero(self.ink >= INK_THRESHOLD)
         box = (int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1)
         return Drawing._of(self.ink, [box], [self.ink])
+
+
+def _around(ink: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """The part of `ink` in `box` (x0, y0, x1, y1) and EDGE px around it."""
+    x0, y0, x1, y1 = box
+    return ink[max(y0 - EDGE, 0) : y1 + EDGE, max(x0 - EDGE, 0) : x1 + EDGE]
 
 
 def _split(ink: np.ndarray) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:

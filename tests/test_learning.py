@@ -1,8 +1,10 @@
 """The measured acceptance test of online learning (run with -s to see the numbers).
 
 100 test-split digits drawn in one consistent style the originals handle poorly
-(turned 40 degrees clockwise, as on a sheet of paper lying askew; the originals read
-44% and 68% of them); 50 are sent as
+(turned 50 degrees clockwise, as on a sheet of paper lying askew; the originals read
+32% (FNN) and 38% (CNN) of the held-out half. Until session 5 it was 40 degrees, which
+read 44% and 68% then; session 6's originals read 52% and 78% of those, no longer a
+style they handle poorly); 50 are sent as
 corrections through POST /api/feedback, then the updated models must be clearly
 better on the other 50 and lose at most half a point on the rest of the test
 split (the test digits outside the canary, which the update never saw).
@@ -20,7 +22,7 @@ from digitrec.online import CANARY_SEED
 from digitrec.service import Drawing
 from tests.conftest import data_url
 
-TURN = -40  # degrees counter-clockwise, so 40 clockwise (90 is too far for one step per correction)
+TURN = -50  # degrees counter-clockwise, so 50 clockwise (90 is too far for one step per correction)
 TAUGHT, HELD_OUT = 50, 50
 MIN_GAIN = 6  # held-out drawings more that the updated models get right, on average (of 50)
 MAX_TEST_DROP = 0.005  # half a point on the test split
