@@ -246,6 +246,8 @@ def pixel_image(ink: np.ndarray, transform: np.ndarray | None = None) -> np.ndar
 
 def _fit_box(ink: np.ndarray) -> np.ndarray:
     """Ink (H, W) -> 28x28: crop to the ink, longer side BOX px (anti-aliased), centre of mass centred."""
+    if not (ink >= INK_THRESHOLD).any():  # a faint thin stroke that turning blurred below the threshold
+        ink = ink * np.float32(INK_THRESHOLD / max(float(ink.max()), 1e-6))
     rows, cols = _ink_extent(ink)
     crop = np.ascontiguousarray(ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1], np.float32)
     height, width = crop.shape

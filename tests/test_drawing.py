@@ -75,6 +75,13 @@ def test_pixel_rendering_fills_a_20_px_box_around_the_centre_of_mass(seven):
     np.testing.assert_allclose(image, pixel_image(seven), atol=1e-5)  # where it was drawn does not matter
 
 
+def test_a_faint_thin_slanted_line_still_has_a_pixel_rendering():
+    ink = np.zeros((20, 20), np.float32)
+    ink[np.arange(2, 18), np.arange(2, 18) // 2 + 5] = 0.31  # just above the ink threshold, 1 px wide
+    image = pixel_image(ink)  # deskewing interpolates it below the threshold
+    assert image.max() > 0 and image[:2].sum() == 0 and image[-2:].sum() == 0
+
+
 def test_pixel_rendering_undoes_the_slant(seven):
     upright = pixel_image(seven)
     shear = np.array([[1.0, 0.0], [-0.4, 1.0]])  # output (y, x) -> input: x - 0.4 (y - 14)
