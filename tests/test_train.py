@@ -109,3 +109,15 @@ def test_collected_samples_become_training_digits(tmp_path):
     assert sorted(collected.labels.tolist()) == sorted(digits.labels.tolist())
     assert all(points.shape[1] == 2 and len(points) > 10 for points in collected.strokes)
     assert collected.sources.shape == (3, 28, 28) and collected.sources.max() > 0.9
+
+
+def test_a_quick_run_trains_on_collected_samples_too(tmp_path):
+    digits = load_split("test").subset(np.arange(4))
+    samples = SampleStore(open_blob_store(str(tmp_path / "store")))
+    for image, label in zip(digits.images, digits.labels, strict=True):
+        samples.add(render_digit(image), int(label), "collect")
+    collected = collected_digits(str(tmp_path / "store"))
+    report = train(QUICK, tmp_path / "models", collected, progress=quiet)
+    assert report["data"]["collected"] == 4
+    assert report["data"]["train"] == QUICK.limit + 4
+    assert (tmp_path / "models" / "cnn.npz").is_file()
