@@ -100,23 +100,24 @@ def test_fnn_training_is_reproducible_and_learns(small_set):
     assert first.validation_accuracy == max(row["validation_accuracy"] for row in first.history)
 
 
-def test_collected_samples_become_training_digits(tmp_path):
-    digits = load_split("test").subset(np.arange(3))
-    samples = SampleStore(open_blob_store(str(tmp_path / "store")))
+def collected_from_store(store: str, count: int) -> tuple[TrainingDigits, np.ndarray]:
+    """The first `count` test digits drawn on a canvas and saved to `store`, read back; and their labels."""
+    digits = load_split("test").subset(np.arange(count))
+    samples = SampleStore(open_blob_store(store))
     for image, label in zip(digits.images, digits.labels, strict=True):
         samples.add(render_digit(image), int(label), "collect")
-    collected = collected_digits(str(tmp_path / "store"))
-    assert sorted(collected.labels.tolist()) == sorted(digits.labels.tolist())
+    return collected_digits(store), digits.labels
+
+
+def test_collected_samples_become_training_digits(tmp_path):
+    collected, labels = collected_from_store(str(tmp_path / "store"), 3)
+    assert sorted(collected.labels.tolist()) == sorted(labels.tolist())
     assert all(points.shape[1] == 2 and len(points) > 10 for points in collected.strokes)
     assert collected.sources.shape == (3, 28, 28) and collected.sources.max() > 0.9
 
 
 def test_a_quick_run_trains_on_collected_samples_too(tmp_path):
-    digits = load_split("test").subset(np.arange(4))
-    samples = SampleStore(open_blob_store(str(tmp_path / "store")))
-    for image, label in zip(digits.images, digits.labels, strict=True):
-        samples.add(render_digit(image), int(label), "collect")
-    collected = collected_digits(str(tmp_path / "store"))
+    collected, _labels = collected_from_store(str(tmp_path / "store"), 4)
     report = train(QUICK, tmp_path / "models", collected, progress=quiet)
     assert report["data"]["collected"] == 4
     assert report["data"]["train"] == QUICK.limit + 4
