@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from digitrec import answer
 from digitrec.canvas import render_ink, render_string_ink
 from digitrec.data import load_split
-from digitrec.drawing import is_low_resolution, preprocess_ink, redrawn
+from digitrec.drawing import is_low_resolution, pixel_image, preprocess_ink, redrawn
 from digitrec.nondigits import nondigit_drawings
 from digitrec.recognizer import MODEL_NAMES, Recognizer
 from digitrec.segment import split_digits
@@ -40,8 +40,9 @@ RULES: dict[str, Rule] = {
 def read(recognizer: Recognizer, ink: np.ndarray, rule: Rule) -> str | None:
     """A canvas ink array -> the answer string the service would give (None: not recognised)."""
     inks = [segment.ink for segment in split_digits(ink)]
-    inputs = np.stack([preprocess_ink(digit, is_low_resolution(ink)) for digit in inks])
-    shapes = [redrawn(digit) for digit in inks]  # what the shape check judges
+    shapes = np.stack([redrawn(digit) for digit in inks])  # what the shape check judges
+    # A canvas drawing's model inputs are these same redrawn images (drawing.preprocess_ink).
+    inputs = np.stack([pixel_image(digit) for digit in inks]) if is_low_resolution(ink) else shapes
     probs = recognizer.predict(inputs)
     verdicts = [rule({n: probs[n][i] for n in MODEL_NAMES}, shapes[i]) for i in range(len(inputs))]
     return answer.combine(verdicts)[0]
