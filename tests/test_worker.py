@@ -1,6 +1,8 @@
 """The gunicorn worker class: after taking a connection it leaves the socket to the others."""
 
 import ast
+import subprocess
+import sys
 
 from gunicorn.workers.gthread import ThreadWorker
 
@@ -52,3 +54,15 @@ def test_the_production_config_uses_it():
     }
     assert ast.literal_eval(settings["worker_class"]) == "digitrec.web.worker.BalancedThreadWorker"
     assert "reuse_port" not in settings  # one shared socket: the pause hands the next connection over
+
+
+def test_the_arbiter_shares_the_imports_but_starts_no_thread():
+    # Before forking, gunicorn's arbiter imports the worker class. TensorFlow's modules come
+    # with it (the forked workers share their memory), but no thread may exist at the fork.
+    probe = (
+        "import sys, digitrec.web.worker\n"
+        "threads = [l for l in open('/proc/self/status') if l.startswith('Threads:')][0].split()[1]\n"
+        "print('tensorflow' in sys.modules, threads)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert done.stdout.split() == ["True", "1"]
