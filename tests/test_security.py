@@ -8,6 +8,7 @@ import struct
 import zlib
 
 import pytest
+from flask import Response
 from PIL import Image
 
 from digitrec.config import ConfigError, Settings
@@ -66,6 +67,17 @@ def test_every_response_carries_the_security_headers(client, method, path):
     for name, value in SECURITY_HEADERS.items():
         assert response.headers[name] == value
     assert "Content-Security-Policy" in response.headers
+
+
+def test_a_security_header_the_response_sets_itself_is_kept_once(app):
+    add = next(f for f in app.after_request_funcs[None] if f.__name__ == "add_security_headers")
+    with app.test_request_context("/", base_url="https://localhost"):
+        response = add(
+            Response("x", headers={"x-frame-options": "SAMEORIGIN", "Strict-Transport-Security": "max-age=1"})
+        )
+    assert response.headers.getlist("X-Frame-Options") == ["SAMEORIGIN"]
+    assert response.headers.getlist("Strict-Transport-Security") == ["max-age=1"]
+    assert response.headers["Referrer-Policy"] == "same-origin"
 
 
 def test_content_security_policy_forbids_inline_script_framing_and_plugins(client):
