@@ -7,7 +7,7 @@ itself (no preload), and serves with a few threads: predictions never wait on
 learning, and a correction being learned does not block the worker. The forked
 workers share the imported modules' memory: with 2 workers the whole server's
 proportional set size was 736 MB after 20 predictions, 881 MB when the arbiter
-imported nothing (the worker class moved out of digitrec.web; session 7).
+imported nothing (the worker class moved out of digitrec.web to measure it).
 """
 
 import ctypes
