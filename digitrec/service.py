@@ -109,7 +109,11 @@ class Drawing:
     @classmethod
     def from_bytes(cls, image: bytes) -> Drawing:
         """Decode and split; DrawingError if unreadable, BlankDrawing if nothing is drawn."""
-        ink = decode_image(image, MAX_UPLOAD_PIXELS)
+        return cls.from_ink(decode_image(image, MAX_UPLOAD_PIXELS))
+
+    @classmethod
+    def from_ink(cls, ink: np.ndarray) -> Drawing:
+        """Split a decoded ink array (H, W); BlankDrawing if nothing is drawn."""
         segments = _split(ink)
         if not segments:
             raise BlankDrawing("Nothing is drawn.")

@@ -24,10 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from digitrec import answer
 from digitrec.canvas import render_ink, render_string_ink
 from digitrec.data import load_split
-from digitrec.drawing import is_low_resolution, pixel_image, preprocess_ink, redrawn
+from digitrec.drawing import preprocess_ink, redrawn
 from digitrec.nondigits import nondigit_drawings
 from digitrec.recognizer import MODEL_NAMES, Recognizer
-from digitrec.segment import split_digits
+from digitrec.service import Drawing
 from digitrec.weights import load_shipped
 
 Rule = Callable[[dict, np.ndarray], answer.Answer]
@@ -37,15 +37,19 @@ RULES: dict[str, Rule] = {
 }
 
 
-def read(recognizer: Recognizer, ink: np.ndarray, rule: Rule) -> str | None:
-    """A canvas ink array -> the answer string the service would give (None: not recognised)."""
-    inks = [segment.ink for segment in split_digits(ink)]
-    shapes = np.stack([redrawn(digit) for digit in inks])  # what the shape check judges
-    # A canvas drawing's model inputs are these same redrawn images (drawing.preprocess_ink).
-    inputs = np.stack([pixel_image(digit) for digit in inks]) if is_low_resolution(ink) else shapes
-    probs = recognizer.predict(inputs)
-    verdicts = [rule({n: probs[n][i] for n in MODEL_NAMES}, shapes[i]) for i in range(len(inputs))]
+def read(drawing: Drawing, probs: dict[str, np.ndarray], rule: Rule) -> str | None:
+    """The answer string the service gives `drawing`, the models' reading `probs` (None: not recognised)."""
+    verdicts = [
+        rule({n: probs[n][i] for n in MODEL_NAMES}, drawing.redrawn[i]) for i in range(len(drawing.inputs))
+    ]
     return answer.combine(verdicts)[0]
+
+
+def read_all(recognizer: Recognizer, ink: np.ndarray) -> tuple[Drawing, dict[str, str | None]]:
+    """A canvas ink array -> its split drawing and {rule name: answer string} (split and read once)."""
+    drawing = Drawing.from_ink(ink)
+    probs = recognizer.predict(drawing.inputs)
+    return drawing, {name: read(drawing, probs, rule) for name, rule in RULES.items()}
 
 
 def strings(recognizer: Recognizer, count: int, seed: int) -> None:
@@ -57,11 +61,11 @@ def strings(recognizer: Recognizer, count: int, seed: int) -> None:
         read_right = dict.fromkeys(RULES, 0)
         for _ in range(count):
             index = rng.choice(len(test), length, replace=False)
-            ink = render_string_ink(test.images[index])
-            split_right += len(split_digits(ink)) == length
+            drawing, said = read_all(recognizer, render_string_ink(test.images[index]))
+            split_right += len(drawing.boxes) == length
             truth = "".join(map(str, test.labels[index]))
-            for name, rule in RULES.items():
-                read_right[name] += read(recognizer, ink, rule) == truth
+            for name in RULES:
+                read_right[name] += said[name] == truth
         reads = "  ".join(f"{read_right[name] / count:8.3f}" for name in RULES)
         print(f"{length:6d}  {count:7d}  {split_right / count:11.3f}              {reads}")
 
@@ -71,22 +75,20 @@ def rules(recognizer: Recognizer, count: int, seed: int) -> None:
     inputs = np.stack([preprocess_ink(image) for image in test.images])
     shapes = [redrawn(image) for image in test.images]
     probs = recognizer.predict(inputs)
-    canvases = [render_ink(image) for image in test.images]
+    canvas_answers = [read_all(recognizer, render_ink(image))[1] for image in test.images]
     drawings = nondigit_drawings(count, seed)
+    nondigit_answers = [read_all(recognizer, drawing.ink)[1] for drawing in drawings]
     kinds = sorted({d.kind for d in drawings})
     print(f"rule      test digits  canvas digits  non-digits refused ({count}: " + ", ".join(kinds) + ")")
     for name, rule in RULES.items():
         digits = [rule({n: probs[n][i] for n in MODEL_NAMES}, shapes[i]).digit for i in range(len(test))]
         test_accuracy = np.mean([d == label for d, label in zip(digits, test.labels, strict=True)])
         canvas_accuracy = np.mean(
-            [
-                read(recognizer, ink, rule) == str(label)
-                for ink, label in zip(canvases, test.labels, strict=True)
-            ]
+            [said[name] == str(label) for said, label in zip(canvas_answers, test.labels, strict=True)]
         )
         refused = {kind: [] for kind in kinds}
-        for drawing in drawings:
-            refused[drawing.kind].append(read(recognizer, drawing.ink, rule) is None)
+        for drawing, said in zip(drawings, nondigit_answers, strict=True):
+            refused[drawing.kind].append(said[name] is None)
         overall = np.mean([r for values in refused.values() for r in values])
         per_kind = ", ".join(f"{np.mean(refused[kind]):.3f}" for kind in kinds)
         print(f"{name:8s}  {test_accuracy:11.4f}  {canvas_accuracy:13.4f}  {overall:.3f} ({per_kind})")

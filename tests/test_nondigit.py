@@ -11,7 +11,7 @@ from digitrec.data import load_split
 from digitrec.drawing import preprocess_ink, redrawn
 from digitrec.nondigits import nondigit_drawings
 from digitrec.recognizer import MODEL_NAMES, Recognizer
-from digitrec.segment import split_digits
+from digitrec.service import Drawing
 from digitrec.weights import load_shipped
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
@@ -101,9 +101,11 @@ def test_decide_takes_a_shape_verdict_made_beforehand():
 
 
 def read(recognizer: Recognizer, ink: np.ndarray, rule) -> str | None:
-    inputs = np.stack([preprocess_ink(segment.ink) for segment in split_digits(ink)])
-    probs = recognizer.predict(inputs)
-    verdicts = [rule({n: probs[n][i] for n in MODEL_NAMES}, inputs[i]) for i in range(len(inputs))]
+    drawing = Drawing.from_ink(ink)  # split and rendered as the service does
+    probs = recognizer.predict(drawing.inputs)
+    verdicts = [
+        rule({n: probs[n][i] for n in MODEL_NAMES}, drawing.redrawn[i]) for i in range(len(drawing.inputs))
+    ]
     return answer.combine(verdicts)[0]
 
 
