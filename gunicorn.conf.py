@@ -24,11 +24,16 @@ sys.modules.setdefault("matplotlib", None)
 # 64 MB free at its top. A 32 MB threshold made a correction slower again in-process (median
 # 52-58 ms against 45-47 ms over 20 corrections, quiet machine). Both are set: fixing the first
 # stops glibc adjusting the second, which would stay at 128 KB (each prediction's 300 KB arrays
-# faulted in again). Workers inherit the setting.
+# faulted in again). At most 4 malloc arenas: each connection has its own thread (see
+# digitrec/web/worker.py), and with glibc's default of 8 per core every new thread could take a
+# fresh arena to fill and keep; in the soak test (8 clients, a new connection per request) each
+# worker grew 44-99 MB in a minute with the default, 36-43 MB with 4 (gthread's 4 threads: ~52 MB).
+# Workers inherit the settings.
 _libc = ctypes.CDLL(None)
 if hasattr(_libc, "mallopt"):  # glibc
     _libc.mallopt(-3, 4 << 20)  # M_MMAP_THRESHOLD, bytes
     _libc.mallopt(-1, 64 << 20)  # M_TRIM_THRESHOLD, bytes
+    _libc.mallopt(-8, 4)  # M_ARENA_MAX, arenas
 
 # Workers inherit these before they import numpy: single-threaded BLAS, because multi-threaded
 # BLAS on tiny matrices spin-waits for cores that other workers and requests are using.
@@ -39,11 +44,13 @@ _port = os.environ.get("PORT", "5000")
 # Heroku's router reaches the dyno from outside; locally serve loopback only.
 bind = f"0.0.0.0:{_port}" if os.environ.get("DYNO") else f"127.0.0.1:{_port}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-# gthread, but a worker steps aside for 2 ms after each accept: on one shared socket the first
-# worker to wake took every keep-alive connection of a few clients arriving at once (one core of
-# two busy), and per-worker SO_REUSEPORT sockets hash connections, 4 of 4 to one worker 1 time in 8.
-worker_class = "digitrec.web.worker.BalancedThreadWorker"
-threads = 4
+# gthread's request handling with a thread per connection (see digitrec/web/worker.py): the
+# kernel wakes the thread that serves a keep-alive connection, not a selector that hands it over.
+# A worker steps aside for 2 ms after each accept: on one shared socket the first worker to wake
+# took every keep-alive connection of a few clients arriving at once (one core of two busy), and
+# per-worker SO_REUSEPORT sockets hash connections, 4 of 4 to one worker 1 time in 8.
+worker_class = "digitrec.web.worker.ConnectionThreadWorker"
+threads = 4  # requests handled at once per worker (a connection waiting for its next request holds none)
 preload_app = False
 # No run-time control socket: nothing manages workers that way, and every server on a machine
 # would share the one default path ($HOME/.gunicorn/gunicorn.ctl), as the tests' servers do.

@@ -101,6 +101,18 @@ class LiveServer:
             self._tempdir.cleanup()
             self._tempdir = None
 
+    def terminate(self) -> None:
+        """SIGTERM the master alone, as Heroku does at a restart; `wait` for it to stop."""
+        if self._process is None:
+            raise RuntimeError("the server is not running")
+        self._process.send_signal(signal.SIGTERM)
+
+    def wait(self, timeout: float = STOP_TIMEOUT) -> int:
+        """The master's exit code once it has stopped; subprocess.TimeoutExpired after `timeout` s."""
+        if self._process is None:
+            raise RuntimeError("the server is not running")
+        return self._process.wait(timeout=timeout)
+
     @property
     def master_pid(self) -> int:
         if self._process is None:
