@@ -24,16 +24,17 @@ sys.modules.setdefault("matplotlib", None)
 # 64 MB free at its top. A 32 MB threshold made a correction slower again in-process (median
 # 52-58 ms against 45-47 ms over 20 corrections, quiet machine). Both are set: fixing the first
 # stops glibc adjusting the second, which would stay at 128 KB (each prediction's 300 KB arrays
-# faulted in again). At most 4 malloc arenas: each connection has its own thread (see
-# digitrec/web/worker.py), and with glibc's default of 8 per core every new thread could take a
-# fresh arena to fill and keep; in the soak test (8 clients, a new connection per request) each
-# worker grew 44-99 MB in a minute with the default, 36-43 MB with 4 (gthread's 4 threads: ~52 MB).
-# Workers inherit the settings.
+# faulted in again). At most 8 malloc arenas (glibc's default here is 16): each connection has its
+# own thread (see digitrec/web/worker.py), and each thread may take an arena to fill and keep. In the
+# soak test (8 clients, a new connection per request) each worker grew 44-99 MB in a minute to
+# 637-657 MB with 16 arenas, 59-67 MB to 582-601 MB with 8. 4 arenas grew least (36-43 MB) but made
+# threads share: TensorFlow's compute thread then waited on malloc's locks 7.5 times per prediction
+# instead of once, and one client's p50 went from 3.18-3.27 to 3.55 ms. Workers inherit the settings.
 _libc = ctypes.CDLL(None)
 if hasattr(_libc, "mallopt"):  # glibc
     _libc.mallopt(-3, 4 << 20)  # M_MMAP_THRESHOLD, bytes
     _libc.mallopt(-1, 64 << 20)  # M_TRIM_THRESHOLD, bytes
-    _libc.mallopt(-8, 4)  # M_ARENA_MAX, arenas
+    _libc.mallopt(-8, 8)  # M_ARENA_MAX, arenas
 
 # Workers inherit these before they import numpy: single-threaded BLAS, because multi-threaded
 # BLAS on tiny matrices spin-waits for cores that other workers and requests are using.
