@@ -202,3 +202,19 @@ def test_a_stopping_worker_answers_a_waiting_connection_then_exits():
         assert _responses(sock, 1)[0][0] == "HTTP/1.1 200 OK"
         assert _closed_by_server(sock)
         assert live.wait(READ_TIMEOUT) == 0  # well before graceful_timeout (20 s)
+
+
+def test_connections_past_the_limit_wait_for_a_free_one():
+    # At most 2 open connections per worker: the third and fourth wait to be accepted until earlier
+    # ones close (fewer connections than threads: gunicorn then answers each with Connection: close).
+    env = {"GUNICORN_CMD_ARGS": f"--keep-alive {KEEPALIVE} --worker-connections 2"}
+    with LiveServer(env=env, workers=1) as live:
+        connections = [_connect(live) for _ in range(4)]
+        try:
+            for sock in connections:
+                sock.sendall(_health_request(live))
+            for sock in connections:
+                assert _responses(sock, 1)[0][0] == "HTTP/1.1 200 OK"
+        finally:
+            for sock in connections:
+                sock.close()

@@ -50,19 +50,23 @@ class ConnectionThreadWorker(ThreadWorker):
         super().init_process()
 
     def run(self) -> None:
-        wake = self.method_queue.fileno()  # handle_exit writes here: a stop wakes select at once
+        wake = self.method_queue.fileno()  # handle_exit writes here: a stop wakes the poll at once
+        listeners = {listener.fileno(): listener for listener in self.sockets}
+        # poll(), not select(): a worker with ~1,000 connections may hold descriptors past select's 1,024.
+        accepting, full = select.poll(), select.poll()
+        for fd in [*listeners, wake]:
+            accepting.register(fd, select.POLLIN)
+        full.register(wake, select.POLLIN)
         for listener in self.sockets:
             listener.setblocking(False)
         while self.alive:
             self.notify()
             room = self.nr_conns < self.worker_connections
-            waiting = [*self.sockets, wake] if room else [wake]
-            ready, _, _ = select.select(waiting, [], [], TICK if room else 0.05)
-            for source in ready:
-                if source == wake:
-                    self.method_queue.run_callbacks(source)
+            for fd, _ in (accepting if room else full).poll((TICK if room else 0.05) * 1000):
+                if fd == wake:
+                    self.method_queue.run_callbacks(fd)
                 elif self.alive:
-                    self.accept(source)
+                    self.accept(listeners[fd])
             if not self.is_parent_alive():
                 break
         deadline = time.monotonic() + self.cfg.graceful_timeout
