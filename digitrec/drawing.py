@@ -124,8 +124,8 @@ class _PNGHeader(NamedTuple):
 def _png_header(data: bytes) -> _PNGHeader | None:
     """A PNG's size and whether it has a tRNS chunk, from the chunks before its pixel data.
 
-    None if `data` does not start like a PNG. Pillow's Image.open reads the same chunks but
-    costs ~0.1 ms more per canvas PNG, half of libspng's whole decoding.
+    None if `data` does not start like a PNG. Pillow's Image.open reads the same chunks in
+    13 us in a tight loop, ~0.1 ms per drawing between predictions (line profile); this, ~1 us.
     """
     if not data.startswith(_PNG_SIGNATURE) or data[12:16] != b"IHDR" or len(data) < 24:
         return None

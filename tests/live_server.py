@@ -102,7 +102,7 @@ class LiveServer:
             self._tempdir = None
 
     def terminate(self) -> None:
-        """SIGTERM the master alone, as Heroku does at a restart; `wait` for it to stop."""
+        """SIGTERM the master alone (a graceful stop, as at a restart); `wait` for it to stop."""
         if self._process is None:
             raise RuntimeError("the server is not running")
         self._process.send_signal(signal.SIGTERM)
