@@ -68,7 +68,7 @@ class ConnectionThreadWorker(ThreadWorker):
                 elif self.alive:
                     self.accept(listeners[fd])
             if not self.is_parent_alive():
-                break
+                self.alive = False  # connection threads finish up as in a stop
         deadline = time.monotonic() + self.cfg.graceful_timeout
         while self.nr_conns > 0 and time.monotonic() < deadline:
             self.notify()
