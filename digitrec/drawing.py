@@ -54,7 +54,6 @@ _PEN_RADIUS = PEN * SUPERSAMPLE / 2
 # Pixel offsets the pen covers around a centre-line pixel, at 4x resolution: (y, x) and flat.
 _PEN_OFFSETS = (np.argwhere(np.hypot(*np.mgrid[-8:9, -8:9]) <= _PEN_RADIUS - 0.5) - 8).astype(np.int32)
 _PEN_FLAT = _PEN_OFFSETS[:, 0] * _HI + _PEN_OFFSETS[:, 1]
-_IDENTITY = np.eye(2, dtype=np.float32)[None]
 _PEN_REACH = int(np.abs(_PEN_OFFSETS).max())
 # (112, 28): canvas rows (or columns) -> the 4 x 4 supersampled block they fall in; P.T @ C @ P sums blocks.
 _BLOCKS = np.kron(np.eye(SIZE, dtype=np.float32), np.ones((SUPERSAMPLE, 1), np.float32))
@@ -201,25 +200,23 @@ def render_strokes(points: np.ndarray, transforms: np.ndarray | None = None) -> 
     Each transformed copy is scaled so its longer side fills BOX, redrawn with the
     fixed pen, and placed with its centre of mass at the centre (MNIST's recipe).
     """
-    if transforms is None:  # one upright copy (the same numbers as an identity transform)
-        transforms = _IDENTITY
-        moved = (points - points.mean(axis=0))[None]
-    else:
-        moved = np.einsum("bij,nj->bni", transforms, points - points.mean(axis=0))
+    centred = points - points.mean(axis=0)
+    # No transforms: one upright copy (the same numbers as an identity transform would give).
+    moved = centred[None] if transforms is None else np.einsum("bij,nj->bni", transforms, centred)
     extent = (moved.max(axis=1) - moved.min(axis=1)).max(axis=1)  # (B,)
     inner = (BOX - PEN) * SUPERSAMPLE
     scale = np.where(extent > 0, inner / np.maximum(extent, 1e-6), 1.0)
     moved *= scale[:, None, None]
     moved += _HI / 2 - moved.mean(axis=1, keepdims=True)
     centres = np.rint(moved).astype(np.int32)
-    first = (np.arange(len(transforms), dtype=np.int32) * (_HI * _HI))[:, None]  # each image's offset
+    first = (np.arange(len(moved), dtype=np.int32) * (_HI * _HI))[:, None]  # each image's offset
     if centres.min() >= _PEN_REACH and centres.max() < _HI - _PEN_REACH:  # the pen stays on the canvas
         flat = (centres[..., 0] * _HI + centres[..., 1] + first)[:, :, None] + _PEN_FLAT
     else:  # clip the pen's pixels at the edges, coordinate by coordinate
         covered = centres[:, :, None, :] + _PEN_OFFSETS  # (B, N, pen pixels, 2)
         np.clip(covered, 0, _HI - 1, out=covered)
         flat = covered[..., 0] * _HI + covered[..., 1] + first[:, :, None]
-    canvas = np.zeros((len(transforms), _HI, _HI), dtype=np.float32)
+    canvas = np.zeros((len(moved), _HI, _HI), dtype=np.float32)
     canvas.reshape(-1)[flat.ravel()] = 1.0
     # Covered pixels per 4 x 4 block (exact small integers), as two small matrix products.
     return (_BLOCKS.T @ canvas @ _BLOCKS) * np.float32(1.0 / SUPERSAMPLE**2)

@@ -93,9 +93,11 @@ class ConnectionThreadWorker(ThreadWorker):
     def serve(self, conn: TConn) -> None:
         """Answer the connection's requests until it closes, idles past keep-alive, or the worker stops."""
         graceful = False
+        poller = select.poll()
+        poller.register(conn.sock, select.POLLIN)
         try:
             idle = DEFAULT_WORKER_DATA_TIMEOUT  # for the first request, as gthread waits for it
-            while self._readable(conn, idle):
+            while self._readable(poller, idle):
                 conn.data_ready = True  # handle() must not wait for data itself
                 with self._requests:
                     keep = self.handle(conn)
@@ -108,15 +110,13 @@ class ConnectionThreadWorker(ThreadWorker):
             with self._count_lock:
                 self.nr_conns -= 1
 
-    def _readable(self, conn: TConn, seconds: float) -> bool:
-        """Whether the connection's next request arrives within `seconds` (less once the worker stops).
+    def _readable(self, poller: select.poll, seconds: float) -> bool:
+        """Whether the polled connection's next request arrives within `seconds` (less once the worker stops).
 
         Bytes already read ahead into the parser's buffer (`seconds` 0) count as arrived.
         """
         if seconds <= 0:
             return True
-        poller = select.poll()
-        poller.register(conn.sock, select.POLLIN)
         deadline = time.monotonic() + seconds
         while True:
             if not self.alive:
