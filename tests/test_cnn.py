@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from tensorflow.python.eager.polymorphic_function.concrete_function import ConcreteFunction
 
 from digitrec.cnn import CNNFunctions, build_cnn, load_weights, save_weights
@@ -37,14 +38,26 @@ def test_original_and_updated_run_in_one_call_and_agree_on_the_same_weights(cnn,
     np.testing.assert_allclose(original, updated, atol=1e-6)
 
 
+def test_the_direct_calls_answer_what_the_model_and_its_functions_answer(cnn, shipped, batch):
+    images = batch[0]
+    stepped, _ = cnn.step(cnn.tensors(shipped), images, batch[1], 0.05)
+    original, updated = cnn.infer(images, stepped)
+    # Through TensorFlow's execute (CNNFunctions._Call) = through the ConcreteFunction's own call.
+    expected = cnn._infer.function(tf.constant(images), stepped)
+    np.testing.assert_array_equal(original, expected[0].numpy())
+    np.testing.assert_array_equal(updated, expected[1].numpy())
+    np.testing.assert_array_equal(cnn.probabilities(stepped, images), updated)
+    np.testing.assert_allclose(original, tf.nn.softmax(cnn.model(images, training=False)), atol=1e-6)
+
+
 def test_inference_is_traced_once_for_any_batch_size_and_any_weights(cnn, shipped, batch):
     stepped, _ = cnn.step(cnn.tensors(shipped), *batch, 0.01)
     for size in (1, 3, 24):
         cnn.infer(batch[0][:size], cnn.tensors(shipped))
         cnn.infer(batch[0][:size], cnn.tensors(stepped))
-    traced = cnn._infer
+    traced = cnn._infer.function
     assert isinstance(traced, ConcreteFunction)  # one graph: a concrete function cannot retrace
-    assert cnn._infer is traced
+    assert cnn._infer.function is traced
 
 
 def test_a_step_is_pure_and_leaves_the_originals_alone(cnn, shipped, batch):
