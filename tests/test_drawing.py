@@ -16,6 +16,7 @@ from digitrec.canvas import render_digit, render_ink
 from digitrec.config import ROOT
 from digitrec.data import load_split
 from digitrec.drawing import (
+    INK_THRESHOLD,
     BlankDrawing,
     DrawingError,
     decode_base64_image,
@@ -28,6 +29,7 @@ from digitrec.drawing import (
     render_strokes,
     stroke_points,
 )
+from digitrec.drawing import _ink_extent as ink_extent
 
 
 @pytest.fixture(scope="module")
@@ -231,3 +233,17 @@ def test_libspng_is_loaded_before_tensorflow():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     spng, tensorflow = map(int, done.stdout.split())
     assert spng < tensorflow
+
+
+def test_the_ink_extent_is_the_same_whether_the_crop_is_tight_or_not():
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        ink = (rng.random((rng.integers(1, 9), rng.integers(1, 9))) < 0.3) * rng.random() * 1.0
+        if ink.max() < INK_THRESHOLD:
+            with pytest.raises(BlankDrawing):
+                ink_extent(ink)
+            continue
+        rows, cols = np.nonzero(ink >= INK_THRESHOLD)
+        found_rows, found_cols = ink_extent(ink)
+        assert (found_rows[0], found_rows[-1]) == (rows.min(), rows.max())
+        assert (found_cols[0], found_cols[-1]) == (cols.min(), cols.max())
