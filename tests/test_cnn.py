@@ -50,6 +50,20 @@ def test_the_direct_calls_answer_what_the_model_and_its_functions_answer(cnn, sh
     np.testing.assert_allclose(original, tf.nn.softmax(cnn.model(images, training=False)), atol=1e-6)
 
 
+def test_calls_in_flight_on_one_thread_each_keep_their_own_images(cnn, shipped, batch):
+    # start_infer reuses a thread's input memory, but never under a call whose answer is unread.
+    images, weights = batch[0], cnn.tensors(shipped)
+    expected = [cnn._infer.function(tf.constant(x), weights)[0].numpy() for x in (images[:2], images[2:4])]
+    first = cnn.start_infer(images[:2], weights)
+    second = cnn.start_infer(images[2:4], weights)  # the first answer is not read yet
+    third = cnn.start_infer(images[4:5], weights)  # another batch size
+    np.testing.assert_array_equal(second()[0], expected[1])
+    np.testing.assert_array_equal(first()[0], expected[0])
+    fourth = cnn.start_infer(images[:2], weights)  # the slots are free again
+    np.testing.assert_array_equal(fourth()[0], expected[0])
+    assert third()[0].shape == (1, 10)
+
+
 def test_inference_is_traced_once_for_any_batch_size_and_any_weights(cnn, shipped, batch):
     stepped, _ = cnn.step(cnn.tensors(shipped), *batch, 0.01)
     for size in (1, 3, 24):
