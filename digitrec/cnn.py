@@ -209,8 +209,7 @@ class _InputSlot:
         size = int(np.prod(shape)) * 4
         raw = np.empty(size + _ALIGNMENT, np.uint8)
         start = -raw.ctypes.data % _ALIGNMENT
-        self.buffer = raw[start : start + size].view(np.float32).reshape(shape)
-        self.buffer.fill(0.0)
+        self.buffer = raw[start : start + size].view(np.float32).reshape(shape)  # filled before each call
         self.tensor = tf.experimental.dlpack.from_dlpack(self.buffer.__dlpack__())
         self.busy = False
 
