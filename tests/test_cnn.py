@@ -43,7 +43,7 @@ def test_the_direct_calls_answer_what_the_model_and_its_functions_answer(cnn, sh
     stepped, _ = cnn.step(cnn.tensors(shipped), images, batch[1], 0.05)
     original, updated = cnn.infer(images, stepped)
     # Through TensorFlow's execute (CNNFunctions._Call) = through the ConcreteFunction's own call.
-    expected = cnn._infer.function(tf.constant(images), stepped)
+    expected = cnn._infer.function(tf.constant(images), cnn.tensors(shipped), stepped)
     np.testing.assert_array_equal(original, expected[0].numpy())
     np.testing.assert_array_equal(updated, expected[1].numpy())
     np.testing.assert_array_equal(cnn.probabilities(stepped, images), updated)
@@ -53,7 +53,8 @@ def test_the_direct_calls_answer_what_the_model_and_its_functions_answer(cnn, sh
 def test_calls_in_flight_on_one_thread_each_keep_their_own_images(cnn, shipped, batch):
     # start_infer reuses a thread's input memory, but never under a call whose answer is unread.
     images, weights = batch[0], cnn.tensors(shipped)
-    expected = [cnn._infer.function(tf.constant(x), weights)[0].numpy() for x in (images[:2], images[2:4])]
+    call = cnn._infer.function
+    expected = [call(tf.constant(x), weights, weights)[0].numpy() for x in (images[:2], images[2:4])]
     first = cnn.start_infer(images[:2], weights)
     second = cnn.start_infer(images[2:4], weights)  # the first answer is not read yet
     third = cnn.start_infer(images[4:5], weights)  # another batch size
