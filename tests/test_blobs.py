@@ -235,7 +235,26 @@ def test_local_change_token_is_withheld_right_after_a_change(tmp_path: Path) -> 
     store = LocalBlobStore(tmp_path)
     store.put("versions/1", b"")
     assert store.change_token("versions") is None  # two changes in one mtime tick look alike
-    assert store.change_token("missing") is None
+
+
+def test_local_change_token_of_a_missing_folder_changes_once_a_key_is_added(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path)
+    missing = store.change_token("versions")
+    assert missing is not None and store.change_token("versions") == missing
+    store.put("versions/1", b"")
+    assert store.change_token("versions") != missing  # None at first: too recent to trust
+    past = time.time_ns() - 10 * 10**9
+    os.utime(tmp_path / "versions", ns=(past, past))
+    assert store.change_token("versions") not in (None, missing)
+    (tmp_path / "versions" / "1").unlink()
+    (tmp_path / "versions").rmdir()
+    assert store.change_token("versions") == missing
+
+
+def test_local_change_token_is_withheld_when_the_folder_cannot_be_read(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path)
+    store.put("versions", b"a file where the folder should be")
+    assert store.change_token("versions/inner") is None  # the caller lists, and hears why
 
 
 def test_s3_has_no_change_token(s3: S3Server) -> None:

@@ -254,6 +254,19 @@ def test_local_latest_makes_no_listing_while_nothing_changes(tmp_path: Path) -> 
     assert follower.latest() == 3
 
 
+def test_local_latest_makes_no_listing_before_anything_is_published(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path)
+    counting = CountingBlobs(store)
+    follower = ModelHistory(counting)  # type: ignore[arg-type]
+    assert follower.latest() == 0
+    counting.calls.clear()
+    for _ in range(10):
+        assert follower.latest() == 0
+    assert counting.calls == ["change_token"] * 10
+    assert ModelHistory(store).publish(0, b"w", {}) is not None
+    assert follower.latest() == 1
+
+
 def test_s3_latest_is_one_short_listing(s3: S3Server) -> None:
     store = S3BlobStore(s3.create_bucket(), endpoint_url=s3.endpoint_url)
     publish_chain(ModelHistory(store), 3)

@@ -38,6 +38,7 @@ _UNAVAILABLE_CODES = frozenset(
 # A directory's mtime is only trusted as a change token once it is this old, because
 # two changes within one filesystem timestamp tick would otherwise look like one.
 _MTIME_SETTLE_NS = 1_000_000_000
+_MISSING_FOLDER = (0, 0)  # no file has inode 0
 
 
 class BlobNotFound(KeyError):
@@ -197,11 +198,13 @@ class LocalBlobStore:
         """The folder's (inode, mtime in ns): one stat(), no listing.
 
         Creating or removing a name in a directory updates its mtime; None while that
-        mtime is too recent to tell two changes apart, and for a missing folder.
+        mtime is too recent to tell two changes apart, and when the folder cannot be
+        read. A missing folder holds no keys until it is made: its token is (0, 0).
         """
-        path = self._path(folder)
         try:
-            stat = path.stat()
+            stat = os.stat(os.path.join(self.root, check_key(folder)))
+        except FileNotFoundError:
+            return _MISSING_FOLDER
         except OSError:
             return None
         if time.time_ns() - stat.st_mtime_ns < _MTIME_SETTLE_NS:

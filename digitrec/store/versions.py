@@ -133,7 +133,7 @@ class ModelHistory:
         """
         token = self.blobs.change_token("versions")
         if token is not None and token == self._listed_token:
-            return self._seen(0)
+            return self._latest  # only ever raised, under the lock
         known = self._seen(0)
         start_after = _version_key(known) if known else ""
         newest = known
