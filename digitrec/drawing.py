@@ -95,7 +95,10 @@ def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
             raise DrawingError("The image has too many pixels.")
         try:
             # libspng decodes a canvas PNG ~3x faster than Pillow (0.23 vs 0.7 ms at 280x280);
-            # pyspng does not apply a tRNS chunk, so such PNGs stay with Pillow.
+            # pyspng does not apply a tRNS chunk, so such PNGs stay with Pillow. The draw page
+            # sends 8-bit gray: a quarter of the bytes to inflate (0.11 against 0.22 ms).
+            if png.gray8:
+                return _ink_from_gray(pyspng.load(data, "L"))
             return _ink_from_rgba(pyspng.load(data, "RGBA"))
         except (RuntimeError, ValueError):
             pass  # let Pillow judge what libspng refuses (it also names the error)
@@ -110,13 +113,13 @@ def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         raise DrawingError("The file is not a readable PNG or JPEG image.") from None
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
         return _ink_from_rgba(np.asarray(image.convert("RGBA")))
-    gray = np.asarray(image.convert("L"), dtype=np.float32)
-    return 1.0 - gray / 255.0
+    return _ink_from_gray(np.asarray(image.convert("L")))
 
 
 class _PNGHeader(NamedTuple):
     width: int
     height: int
+    gray8: bool  # 8-bit grayscale pixels (colour type 0)
     transparency: bool  # a tRNS chunk: a colour or palette entries that are transparent
 
 
@@ -126,14 +129,15 @@ def _png_header(data: bytes) -> _PNGHeader | None:
     None if `data` does not start like a PNG. Pillow's Image.open reads the same chunks in
     13 us in a tight loop, ~0.1 ms per drawing between predictions (line profile); this, ~1 us.
     """
-    if not data.startswith(_PNG_SIGNATURE) or data[12:16] != b"IHDR" or len(data) < 24:
+    if not data.startswith(_PNG_SIGNATURE) or data[12:16] != b"IHDR" or len(data) < 26:
         return None
-    width, height = struct.unpack_from(">II", data, 16)
+    width, height, depth, colour = struct.unpack_from(">IIBB", data, 16)
+    gray8 = depth == 8 and colour == 0
     position = len(_PNG_SIGNATURE)
     while position + 8 <= len(data):
         length, kind = struct.unpack_from(">I4s", data, position)
         if kind in (b"IDAT", b"tRNS"):
-            return _PNGHeader(width, height, kind == b"tRNS")  # tRNS must come before IDAT
+            return _PNGHeader(width, height, gray8, kind == b"tRNS")  # tRNS must come before IDAT
         position += 12 + length  # length, type, data, CRC
     return None
 
@@ -156,6 +160,18 @@ def _ink_from_rgba(rgba: np.ndarray) -> np.ndarray:
     pixels = rgba[box].astype(np.float32)
     luminance = np.floor((pixels @ _LUMA + 0x8000) * np.float32(1.0 / 0x10000))
     ink[box] = pixels[..., 3] * (255.0 - luminance) * np.float32(1.0 / (255.0 * 255.0))
+    return ink
+
+
+def _ink_from_gray(gray: np.ndarray) -> np.ndarray:
+    """Pixels uint8 (H, W), 255 = white paper -> ink float32 (H, W): (255 - gray) / 255.
+
+    The same bits as _ink_from_rgba gives an opaque (g, g, g) pixel: (255 - g) x 255, exact,
+    times 1 / 255**2, so a drawing's ink does not depend on how its PNG stores the gray.
+    """
+    ink = np.subtract(np.float32(255.0), gray, dtype=np.float32)
+    ink *= np.float32(255.0)
+    ink *= np.float32(1.0 / (255.0 * 255.0))
     return ink
 
 

@@ -7,13 +7,20 @@ model version, which they read before they act.
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import re
+import struct
+import zlib
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
+from PIL import Image
 from playwright.sync_api import Browser, Page, Request, Route, expect
 
+from digitrec.canvas import ink_to_png
 from tests.browser_helpers import SCRIBBLE, draw_digits, draw_with_mouse, place
 from tests.live_server import LiveServer
 
@@ -89,6 +96,54 @@ def test_mouse_drawing_and_predict_shows_the_answer_the_table_and_the_preview(pa
     expect(table).to_be_visible()
     expect(table.locator("tbody tr")).to_have_count(4)
     expect(table.locator("tbody tr[data-model=cnn_updated] td").first).to_contain_text("3")
+
+
+def test_the_page_sends_its_canvas_as_an_8_bit_gray_png(page: Page) -> None:
+    open_draw_page(page, live=False)
+    draw_digits(page, "3")
+    sent = recorded_requests(page, "/api/predict")
+    predict(page)
+
+    data_url = json.loads(sent[0].post_data or "{}")["image"]
+    assert data_url.startswith("data:image/png;base64,")
+    png = base64.b64decode(data_url.split(",", 1)[1])
+    image = Image.open(io.BytesIO(png))
+    assert (image.format, image.mode, image.size) == ("PNG", "L", (280, 280))
+    canvas = page.evaluate(
+        """() => {
+          const canvas = document.querySelector('[data-testid=canvas]');
+          return Array.from(canvas.getContext('2d').getImageData(0, 0, 280, 280).data);
+        }"""
+    )
+    rgba = np.array(canvas, dtype=np.uint8).reshape(280, 280, 4)
+    assert (rgba[..., 3] == 255).all() and rgba[..., :3].min() == 0
+    gray = np.asarray(Image.fromarray(rgba, "RGBA").convert("L"))
+    np.testing.assert_array_equal(np.asarray(image), gray)
+    # Made as digitrec.canvas makes the benchmark's drawings: one zlib stream of unfiltered rows.
+    assert _rows(png) == _rows(ink_to_png((255.0 - gray) / 255.0))
+    assert _rows(png)[:: 280 + 1] == bytes(280)  # filter type 0 on every row
+
+
+def test_a_browser_without_compression_streams_sends_the_canvas_own_png(page: Page) -> None:
+    page.add_init_script("delete window.CompressionStream")
+    open_draw_page(page, live=False)
+    draw_digits(page, "3")
+    sent = recorded_requests(page, "/api/predict")
+
+    assert predict(page)["answer"] == "3"
+    png = base64.b64decode(json.loads(sent[0].post_data or "{}")["image"].split(",", 1)[1])
+    assert Image.open(io.BytesIO(png)).mode == "RGBA"
+
+
+def _rows(png: bytes) -> bytes:
+    """A PNG's pixel rows as stored, each with its filter byte: its IDAT chunks, inflated."""
+    idat, position = b"", 8
+    while position < len(png):
+        (length,) = struct.unpack_from(">I", png, position)
+        if png[position + 4 : position + 8] == b"IDAT":
+            idat += png[position + 8 : position + 8 + length]
+        position += 12 + length
+    return zlib.decompress(idat)
 
 
 def test_live_prediction_appears_without_pressing_predict(page: Page) -> None:

@@ -24,12 +24,15 @@ def _decoded(png: bytes) -> Image.Image:
 def test_render_digit_is_a_white_280px_png_with_black_ink(digits):
     image = _decoded(render_digit(digits.images[0]))
     assert image.format == "PNG" and image.size == (280, 280)
+    assert image.mode == "L"  # 8-bit gray, as the draw page sends it
     gray = np.asarray(image.convert("L"))
     assert gray[0, 0] == 255 and gray.min() == 0
 
 
 def test_transparent_paper_has_zero_alpha_off_the_strokes(digits):
-    rgba = np.asarray(_decoded(render_digit(digits.images[0], transparent=True)).convert("RGBA"))
+    image = _decoded(render_digit(digits.images[0], transparent=True))
+    assert image.mode == "RGBA"
+    rgba = np.asarray(image)
     assert rgba[0, 0, 3] == 0 and rgba[..., 3].max() == 255
 
 

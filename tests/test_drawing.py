@@ -30,6 +30,7 @@ from digitrec.drawing import (
     stroke_points,
 )
 from digitrec.drawing import _ink_extent as ink_extent
+from digitrec.drawing import _png_header as png_header
 
 
 @pytest.fixture(scope="module")
@@ -194,6 +195,24 @@ def test_every_png_colour_type_decodes_like_pillow(mode):
     ink = decode_image(out.getvalue())
     assert ink.shape == (37, 23) and ink.dtype == np.float32
     np.testing.assert_allclose(ink, _pillow_ink(out.getvalue()), atol=1e-6)
+
+
+def test_a_gray_png_has_the_ink_of_the_same_pixels_in_rgba_the_same_bits():
+    # The draw page sends 8-bit gray (decoded on its own path); the canvas's own PNG is RGBA.
+    gray = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    pngs = {}
+    for mode, pixels in [("L", gray), ("RGBA", np.dstack([gray, gray, gray, np.full_like(gray, 255)]))]:
+        out = io.BytesIO()
+        Image.fromarray(pixels, mode=mode).save(out, format="PNG")
+        pngs[mode] = out.getvalue()
+    assert (png_header(pngs["L"]).gray8, png_header(pngs["RGBA"]).gray8) == (True, False)
+    ink = decode_image(pngs["L"])
+    np.testing.assert_array_equal(ink, decode_image(pngs["RGBA"]))
+    np.testing.assert_allclose(ink, (255 - gray) / 255.0, atol=1e-7)
+    out = io.BytesIO()
+    Image.fromarray(gray, mode="L").save(out, format="JPEG", quality=100)  # Pillow's gray path: the same rule
+    jpeg = np.asarray(Image.open(io.BytesIO(out.getvalue())))
+    np.testing.assert_array_equal(decode_image(out.getvalue()), ink.reshape(-1)[jpeg])
 
 
 def test_a_truncated_png_is_a_drawing_error(seven):

@@ -1,5 +1,7 @@
 // The drawing pad: a 280x280 (CSS px) white canvas drawn on with pointer events (mouse, finger, pen).
 
+import { canEncodeGray, grayPNGDataURL } from "./png.js";
+
 export const SIZE = 280; // logical side of the pad; exported PNGs are SIZE x SIZE
 const PEN = 14; // pen width in logical px (the original: 8 px on a 200 px canvas)
 const SVG = "http://www.w3.org/2000/svg";
@@ -43,15 +45,18 @@ export class DrawingPad {
     this.hasInk = false;
   }
 
-  /** The drawing as a SIZE x SIZE PNG data URL, whatever the screen's pixel ratio. */
-  toDataURL() {
-    if (this.#canvas.width === SIZE) return this.#canvas.toDataURL("image/png");
-    const copy = document.createElement("canvas");
-    copy.width = copy.height = SIZE;
-    const context = copy.getContext("2d");
-    context.imageSmoothingQuality = "high";
-    context.drawImage(this.#canvas, 0, 0, SIZE, SIZE);
-    return copy.toDataURL("image/png");
+  /** The drawing as a SIZE x SIZE PNG data URL (8-bit gray where the browser can), whatever the screen's pixel ratio. */
+  async toDataURL() {
+    let canvas = this.#canvas;
+    if (canvas.width !== SIZE) {
+      canvas = document.createElement("canvas");
+      canvas.width = canvas.height = SIZE;
+      const context = canvas.getContext("2d");
+      context.imageSmoothingQuality = "high";
+      context.drawImage(this.#canvas, 0, 0, SIZE, SIZE);
+    }
+    if (!canEncodeGray) return canvas.toDataURL("image/png");
+    return grayPNGDataURL(canvas.getContext("2d").getImageData(0, 0, SIZE, SIZE));
   }
 
   #start(event) {

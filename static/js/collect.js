@@ -44,7 +44,7 @@ async function save() {
   const digit = state.digit;
   update({ saving: true, message: "Saving…", messageKind: "info" });
   try {
-    await postJSON("/api/samples", { image: pad.toDataURL(), digit });
+    await postJSON("/api/samples", { image: await pad.toDataURL(), digit });
     pad.clear();
     const counts = state.counts && state.counts.map((n, index) => (index === digit ? n + 1 : n));
     update({ saving: false, counts, message: `Saved a ${digit}. Draw the next one.`, messageKind: "success" });

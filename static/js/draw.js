@@ -117,7 +117,7 @@ async function predict({ explicit }) {
   const drawn = revision;
   if (explicit) update({ waiting: true });
   try {
-    const result = await postJSON("/api/predict", { image: pad.toDataURL() });
+    const result = await postJSON("/api/predict", { image: await pad.toDataURL() });
     if (request === sent) showResult(result, drawn);
   } catch (error) {
     // a live request refused for going too fast is simply retried by the next stroke
@@ -213,7 +213,7 @@ async function teach(digits) {
   }
   update({ feedback: "sending", message: "Teaching the models…", messageKind: "info" });
   try {
-    const body = { image: pad.toDataURL(), digit: digits.length > 1 ? digits : Number(digits) };
+    const body = { image: await pad.toDataURL(), digit: digits.length > 1 ? digits : Number(digits) };
     const reply = await postJSON("/api/feedback", body);
     const text = reply.accepted
       ? `Thank you! The models learned that this is ${what}. They are now version ${reply.model_version}.`
