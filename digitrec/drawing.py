@@ -96,7 +96,8 @@ def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         try:
             # libspng decodes a canvas PNG ~3x faster than Pillow (0.23 vs 0.7 ms at 280x280);
             # pyspng does not apply a tRNS chunk, so such PNGs stay with Pillow. The draw page
-            # sends 8-bit gray: a quarter of the bytes to inflate (0.11 against 0.22 ms).
+            # sends 8-bit gray, a quarter of the bytes: a canvas digit decodes to ink in 0.09 ms,
+            # its RGBA PNG in 0.37 ms.
             if png.gray8:
                 return _ink_from_gray(pyspng.load(data, "L"))
             return _ink_from_rgba(pyspng.load(data, "RGBA"))
