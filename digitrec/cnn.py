@@ -68,7 +68,8 @@ class CNNFunctions:
     """Compiled pure functions of the CNN, traced once each with fixed signatures.
 
     Weights are arguments (Keras `get_weights()` order, 8 float32 arrays): the model's
-    variables hold the original weights only for its dropout seeds and for callers.
+    variables hold the original weights only for its dropout seeds and for callers;
+    `original` holds them as the tensors `infer` and the original snapshot use.
     """
 
     def __init__(self, original: list[np.ndarray]):
@@ -77,7 +78,7 @@ class CNNFunctions:
         self._non_trainable = [v.value for v in self.model.non_trainable_variables]  # dropout seeds
         # The originals as plain tensors, not the variables: a variable is a resource handle
         # to check and read on every call (queueing both CNNs 110 -> 103 us).
-        self._original = self.tensors(original)
+        self.original = self.tensors(original)
         specs = [tf.TensorSpec(v.shape, tf.float32) for v in self.model.trainable_variables]
         self._infer = _Call(_concrete(self._infer_both, IMAGES, specs, specs))
         self._step = _concrete(
@@ -139,7 +140,7 @@ class CNNFunctions:
         np.copyto(slot.buffer, x)  # fills slot.tensor: they share memory
         queue = _async_executor()
         with context.executor_scope(queue):
-            original, new = self._infer(slot.tensor, *self._original, *updated)
+            original, new = self._infer(slot.tensor, *self.original, *updated)
 
         def answer() -> tuple[np.ndarray, np.ndarray]:
             try:

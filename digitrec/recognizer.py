@@ -43,7 +43,7 @@ class Recognizer:
         self.originals = originals
         self.follow_interval = follow_interval
         self.cnn = cnn or CNNFunctions(originals.cnn)
-        self.original_snapshot = Snapshot(0, originals, self.cnn.tensors(originals.cnn))
+        self.original_snapshot = Snapshot(0, originals, self.cnn.original)
         self._snapshot = self.original_snapshot
         self._install_lock = threading.Lock()
         self._follow_lock = threading.Lock()
