@@ -1,4 +1,4 @@
-"""Real-browser helpers: launch Debian's Chromium with Playwright and draw digits on the pad.
+"""Real-browser helpers: launch Chromium with Playwright and draw digits on the pad.
 
 Digits are drawn as strokes, the way a person draws them, with the mouse or with touch
 (Chrome DevTools touch events, which the page receives as pointer events of type "touch").
@@ -9,10 +9,12 @@ Stroke shapes are polylines in a unit box; `place` maps them into a box in pad p
 from __future__ import annotations
 
 import math
+import os
+import shutil
+from pathlib import Path
 
 from playwright.sync_api import Browser, Page, Playwright
 
-CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -28,9 +30,22 @@ FULL = (50.0, 30.0, 180.0, 220.0)  # (x, y, width, height): one large digit in t
 Point = tuple[float, float]
 
 
+def system_chromium() -> str | None:
+    """The Chromium to drive: $DIGITREC_CHROMIUM, /usr/bin/chromium or `chromium` on PATH.
+
+    None means Playwright's own Chromium (`playwright install chromium`; `make test` does that).
+    """
+    named = os.environ.get("DIGITREC_CHROMIUM")
+    if named:
+        return named
+    if Path("/usr/bin/chromium").is_file():
+        return "/usr/bin/chromium"
+    return shutil.which("chromium")
+
+
 def launch(playwright: Playwright) -> Browser:
-    """Headless Debian Chromium (Playwright's own browser download is not used)."""
-    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    """Headless Chromium: the system's (see system_chromium), else Playwright's own download."""
+    return playwright.chromium.launch(executable_path=system_chromium(), headless=True, args=CHROMIUM_ARGS)
 
 
 def _arc(
