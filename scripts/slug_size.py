@@ -90,7 +90,8 @@ def build_slug(ref: str, scratch: Path) -> dict[str, object]:
 
 def export_commit(ref: str, destination: Path) -> None:
     """The files of commit `ref`, as `git push` delivers them, extracted into `destination`."""
-    archive = subprocess.run(["git", "archive", "--format=tar", ref], cwd=ROOT, capture_output=True, check=True)
+    command = ["git", "archive", "--format=tar", ref]
+    archive = subprocess.run(command, cwd=ROOT, capture_output=True, check=True)
     with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
         tar.extractall(destination, filter="tar")
 
