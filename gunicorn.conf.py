@@ -14,6 +14,8 @@ import ctypes
 import os
 import sys
 
+from digitrec.capacity import memory_limit_bytes, worker_count
+
 # Serving never plots: keep Keras from importing matplotlib in every worker (~27 MB, ~0.4 s each).
 sys.modules.setdefault("matplotlib", None)
 
@@ -44,7 +46,7 @@ for _pool in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 _port = os.environ.get("PORT", "5000")
 # Heroku's router reaches the dyno from outside; locally serve loopback only.
 bind = f"0.0.0.0:{_port}" if os.environ.get("DYNO") else f"127.0.0.1:{_port}"
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+workers = worker_count(os.environ, memory_limit_bytes())  # the user's WEB_CONCURRENCY, else what fits
 # gthread's request handling with a thread per connection (see digitrec/web/worker.py): the
 # kernel wakes the thread that serves a keep-alive connection, not a selector that hands it over.
 # A worker steps aside for 2 ms after each accept: on one shared socket the first worker to wake

@@ -26,6 +26,7 @@ import numpy as np
 from bench.client import KeepAliveConnection, post_json_request, run_requests
 from bench.drawings import Drawing, benchmark_drawings
 from bench.report import check_targets, format_table, latency_summary
+from bench.startup import measure_all as measure_startup
 from tests.live_server import LiveServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,6 +87,8 @@ def run_benchmark(plan: Plan, workers: int) -> dict[str, Any]:
     # and after it stops, and pooled: this VM's speed drifts by up to ~1.5x within minutes, so a
     # baseline timed only afterwards could meet another speed than the predictions it is compared with.
     first_half = _time_baseline(drawings, plan.baseline_count // 2)
+    # Cold start and the whole server's memory with 1 and 2 workers, each a fresh launch.
+    results["startup"] = measure_startup(SERVER_ENV)
     began = time.perf_counter()
     with LiveServer(env=SERVER_ENV, workers=workers) as server:
         predict = [

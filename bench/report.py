@@ -53,6 +53,11 @@ TARGETS = (
     Target("baseline / predict p50 (x)", ("speedup",), 15.0, True),
     Target("feedback p50 (ms)", ("feedback", "p50_ms"), 50.0),
     Target("cold start to first prediction (s)", ("cold_start_s",), 8.0),
+    Target(
+        "cold start, 1 worker: launch to first prediction (s)",
+        ("startup", "workers_1", "first_prediction_s"),
+        8.0,
+    ),
     Target("peak RSS per worker (MB)", ("peak_rss_mb_max",), 700.0),
 )
 
@@ -120,6 +125,7 @@ def format_table(results: dict[str, Any]) -> str:
         f"cold start to first prediction: {results['cold_start_s']:.2f} s "
         f"(CPU of the slowest worker: {results['cold_start_worker_cpu_s']:.2f} s)",
         f"peak RSS per worker: {rss} MB",
+        *_startup_lines(results["startup"]),
         f"speed-up over the naive baseline (p50): {results['speedup']:.1f}x "
         f"(CPU per request: {results['speedup_cpu']:.1f}x); baseline p50 before / after the server: "
         + " / ".join(f"{ms:.2f}" for ms in results["baseline"]["p50_ms_halves"])
@@ -135,3 +141,19 @@ def format_table(results: dict[str, Any]) -> str:
         value = "missing" if check["value"] is None else f"{check['value']:g}"
         lines.append(f"  {'ok  ' if check['met'] else 'MISS'} {label}: {value} ({sign} {check['bound']:g})")
     return "\n".join(lines)
+
+
+def _startup_lines(startup: dict[str, Any]) -> list[str]:
+    """bench/startup.py's figures: a fresh launch per worker count."""
+    lines = []
+    for key, run in startup.items():
+        if key.startswith("workers_"):
+            lines.append(
+                f"fresh launch, {run['workers']} worker(s): port bound {run['port_bound_s']:.2f} s, "
+                f"first prediction {run['first_prediction_s']:.2f} s (waited "
+                f"{run['first_request_waited_s']:.2f} s; server CPU by then "
+                f"{run['cpu_to_first_prediction_s']:.2f} s), "
+                f"whole server's PSS {run['pss_total_mb']:.0f} MB"
+            )
+    lines.append(f"PSS one more worker adds: {startup['pss_per_added_worker_mb']:.0f} MB")
+    return lines

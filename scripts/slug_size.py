@@ -70,7 +70,7 @@ def build_slug(ref: str, scratch: Path) -> dict[str, object]:
     installed_mb = directory_bytes(prefix) / MB
     hook = app / "bin" / "post_compile"
     if hook.exists():
-        subprocess.run(["bash", str(hook)], cwd=app, check=True)
+        subprocess.run(["bash", str(hook)], cwd=app, check=True, stdout=sys.stderr)  # keep stdout for figures
     slug = scratch / "slug.tgz"
     subprocess.run(["tar", "-czf", str(slug), "-C", str(scratch), "app"], check=True)
     slug_mb = slug.stat().st_size / MB

@@ -68,3 +68,14 @@ def test_the_table_lists_every_target(quick_run):
     table, _ = quick_run
     for target in TARGETS:
         assert target.label in table
+
+
+def test_startup_is_measured_for_one_and_two_workers(quick_run):
+    _, results = quick_run
+    startup = results["startup"]
+    for workers in (1, 2):
+        run = startup[f"workers_{workers}"]
+        assert 0 < run["port_bound_s"] <= run["first_prediction_s"] <= run["all_workers_ready_s"]
+        assert run["first_request_waited_s"] < startup["router_timeout_s"]
+        assert len(run["pss_mb"]) == workers + 1  # the arbiter and its workers
+        assert run["pss_total_mb"] == pytest.approx(sum(run["pss_mb"].values()), abs=0.5)
