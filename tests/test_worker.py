@@ -337,8 +337,8 @@ def test_a_prediction_is_answered_while_slow_uploads_hold_every_thread():
         try:
             for sock in slow:
                 sock.sendall(
-                    f"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                    f"Content-Length: 4000\r\n\r\n{{".encode()
+                    b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: 4000\r\n\r\n{"
                 )
             with ThreadPoolExecutor(1) as pool:
                 started = time.monotonic()
