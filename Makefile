@@ -29,7 +29,8 @@ chromium:
 	  { echo "could not install Debian's chromium (needs root and apt)"; exit 1; }; }
 
 run: install
-	$(BIN)/gunicorn --config gunicorn.conf.py app:app
+	MALLOC_MMAP_THRESHOLD_=4194304 MALLOC_TRIM_THRESHOLD_=67108864 MALLOC_ARENA_MAX=8 \
+	  $(BIN)/gunicorn --config gunicorn.conf.py app:app
 
 test: install-dev
 	$(BIN)/ruff check .
