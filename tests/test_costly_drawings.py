@@ -107,9 +107,9 @@ def test_a_costly_correction_is_neither_stored_nor_learned(server: LiveServer) -
     drawings = costly_drawings()
     before = post_json(f"{server.url}/api/predict", {"image": drawings["strip 1 x 4,194,304"]})
     assert before[0] == 400
-    for name in ("strip 1 x 4,194,304", "dots 2048 x 2048, 2 px every 8"):
+    for name in ("strip 1 x 4,194,304", "strip 2 x 2,097,152"):
         status, body = post_json(f"{server.url}/api/feedback", {"image": drawings[name], "digit": 1})
-        assert 400 <= status < 500, name
-        assert set(body) == {"error"}
+        assert status == 400, name
+        assert "too long and thin" in body["error"]
     assert SampleStore(open_blob_store(server.store)).list()[0] == []
     assert server.get_json("/healthz")["model_version"] == 0
