@@ -160,6 +160,7 @@ class RequestBufferingWorker(UvicornWorker):
         "http": "h11",
         "h11_max_incomplete_event_size": H11_BUFFER_BYTES,
         "lifespan": "off",
+        "ws": "none",
         "access_log": False,  # BufferedRequests writes it, escaped
         "proxy_headers": False,  # the app trusts X-Forwarded-For per DIGITREC_TRUSTED_PROXIES only
         "server_header": False,
