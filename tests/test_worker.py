@@ -348,3 +348,35 @@ def test_a_prediction_is_answered_while_slow_uploads_hold_every_thread():
         finally:
             for sock in slow:
                 sock.close()
+
+
+def _read_until_closed(sock: socket.socket) -> bytes:
+    received = b""
+    try:
+        while chunk := sock.recv(65536):
+            received += chunk
+    except ConnectionResetError:
+        pass
+    return received
+
+
+def test_a_malformed_request_line_gets_uvicorns_plain_400_and_is_closed(server):
+    # Refused by h11 before any app code runs: the one answer that is not JSON (docs/serving.md).
+    with _connect(server) as sock:
+        sock.sendall(b"NOT A REQUEST\r\n\r\n")
+        answer = _read_until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert answer.endswith(b"\r\n\r\nInvalid HTTP request received.")
+
+
+def test_a_head_past_the_h11_buffer_is_refused_and_closed(server):
+    with _connect(server) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        try:
+            for _ in range(40):  # 40 x 1 KB of header, never finished, in separate sends
+                sock.sendall(b"X-Pad: " + b"a" * 1017 + b"\r\n")
+                time.sleep(0.01)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused and closed while the head was still coming
+        answer = _read_until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n") or answer == b""
