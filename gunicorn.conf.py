@@ -5,7 +5,8 @@ whole before one of the worker's `threads` runs the Flask app on it (digitrec/we
 docs/serving.md). The arbiter imports the worker class, and with it digitrec's and TensorFlow's
 Python modules, but starts no thread and loads no model. Each worker then starts TensorFlow's
 runtime (its thread pools do not survive a fork) and loads the models itself (no preload). The
-forked workers share the imported modules' memory.
+forked workers share the imported modules' memory. glibc's malloc settings are in the Procfile's
+command, not here: malloc reads them when a process starts, before any of this runs.
 """
 
 import os
