@@ -23,7 +23,7 @@ from asgiref.wsgi import WsgiToAsgi
 
 from digitrec.config import ROOT
 from digitrec.web import serving
-from digitrec.web.serving import MAX_HEADER_BYTES, MAX_URL_BYTES, BufferedRequests, escaped
+from digitrec.web.serving import MAX_HEADER_BYTES, MAX_HEADERS, MAX_URL_BYTES, BufferedRequests, escaped
 from tests.live_server import LiveServer
 
 KEEPALIVE = 1  # seconds: the live server's keep-alive, short so that idling out is quick to see
@@ -135,8 +135,13 @@ def test_a_long_url_gets_a_json_414(app):
     assert "too long" in _error(body)
 
 
-def test_large_headers_get_a_json_431(app):
-    status, _, body = _exchange(app, _scope(headers=[(b"x-big", b"a" * MAX_HEADER_BYTES)]), [b""])
+@pytest.mark.parametrize(
+    "headers",
+    [[(b"x-big", b"a" * MAX_HEADER_BYTES)], [(b"x-same", b"1")] * (MAX_HEADERS + 1)],
+    ids=["bytes", "fields"],
+)
+def test_large_headers_get_a_json_431(app, headers):
+    status, _, body = _exchange(app, _scope(headers=headers), [b""])
     assert status == 431
     assert "headers are too large" in _error(body)
 

@@ -35,6 +35,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 BODY_SECONDS = 20.0  # from the end of the headers to the last byte of the body (Heroku's router allows 30 s)
 MAX_URL_BYTES = 4094  # path and query string, as sent (gunicorn's limit_request_line)
 MAX_HEADER_BYTES = 8190  # all header names and values together (gunicorn's limit_request_field_size)
+MAX_HEADERS = (
+    100  # header fields (gunicorn's limit_request_fields; WsgiToAsgi refuses more of one name in plain text)
+)
 # What h11 buffers of a request's head before it refuses it with uvicorn's plain-text 400.
 H11_BUFFER_BYTES = 16 * 1024
 DEFAULT_THREADS = 4
@@ -45,7 +48,7 @@ _UNPRINTABLE = re.compile(r'[^\x20-\x7e]|["\\]')  # control characters, non-ASCI
 _REFUSALS = {
     408: "The request body arrived too slowly; please send it again.",
     414: f"The address is too long (the limit is {MAX_URL_BYTES} bytes).",
-    431: f"The request headers are too large (the limit is {MAX_HEADER_BYTES} bytes).",
+    431: f"The request headers are too large (the limit is {MAX_HEADERS} fields, {MAX_HEADER_BYTES} bytes).",
 }
 
 
@@ -176,7 +179,11 @@ def _refusal(scope: Scope) -> int | None:
     """414 or 431 when the request's head is over its limits, else None."""
     if len(scope.get("raw_path", b"")) + len(scope.get("query_string", b"")) > MAX_URL_BYTES:
         return 414
-    if sum(len(name) + len(value) for name, value in scope["headers"]) > MAX_HEADER_BYTES:
+    headers = scope["headers"]
+    if (
+        len(headers) > MAX_HEADERS
+        or sum(len(name) + len(value) for name, value in headers) > MAX_HEADER_BYTES
+    ):
         return 431
     return None
 
