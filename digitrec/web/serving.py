@@ -35,9 +35,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 BODY_SECONDS = 20.0  # from the end of the headers to the last byte of the body (Heroku's router allows 30 s)
 MAX_URL_BYTES = 4094  # path and query string, as sent (gunicorn's limit_request_line)
 MAX_HEADER_BYTES = 8190  # all header names and values together (gunicorn's limit_request_field_size)
-MAX_HEADERS = (
-    100  # header fields (gunicorn's limit_request_fields; WsgiToAsgi refuses more of one name in plain text)
-)
+# Header fields (gunicorn's limit_request_fields): WsgiToAsgi would answer more of one name in plain text.
+MAX_HEADERS = 100
 # What h11 buffers of a request's head before it refuses it with uvicorn's plain-text 400.
 H11_BUFFER_BYTES = 16 * 1024
 DEFAULT_THREADS = 4
