@@ -46,7 +46,8 @@ chromium: $(VENV)/.dev
 
 run: install
 	@echo "digitrec serves http://127.0.0.1:$(PORT) (Ctrl-C stops it; PORT=5001 make run picks another port)"
-	$(BIN)/gunicorn --config gunicorn.conf.py app:app
+	MALLOC_MMAP_THRESHOLD_=4194304 MALLOC_TRIM_THRESHOLD_=67108864 MALLOC_ARENA_MAX=8 \
+	  $(BIN)/gunicorn --config gunicorn.conf.py app:app
 
 test: install-dev
 	$(BIN)/ruff check .

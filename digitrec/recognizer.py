@@ -109,10 +109,6 @@ class Recognizer:
         finally:
             self._follow_lock.release()
 
-    def delay_next_check(self, seconds: float) -> None:
-        """Skip store checks for a while (the store is down: don't make every request wait on it)."""
-        self._next_check = max(self._next_check, time.monotonic() + seconds)
-
     def _load(self, history: ModelHistory, version: int) -> Snapshot:
         record = history.get(version)
         if record.weights_key is None:  # a reset: the originals under a new number

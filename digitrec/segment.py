@@ -26,6 +26,7 @@ SMALL = 0.5  # a piece whose longer side is below this joins a digit it nearly t
 NEAR = 0.15  # ...closer than this
 SPECK = 0.25  # a piece whose longer side is below this is a speck: it joins the nearest digit
 MAX_PIECES = 64  # more pieces than this is not a row of digits: the whole drawing is one segment
+MAX_MARKS = 1000  # more connected components than this (noise) is one segment, each unexamined
 WIDE = 1.65  # one stroke wider than this x its height is several touching digits...
 DIGIT_WIDTH = 0.8  # ...each about this x the height wide, cut where the fewest ink pixels are
 # ...its height, or this share of the drawing's digit height if that is more: a flat 0 or 2 in a
@@ -98,6 +99,9 @@ def split_digits(ink: np.ndarray) -> list[Segment]:
     top, left = int(rows[0]), int(cols[0])
     inked = (slice(top, int(rows[-1]) + 1), slice(left, int(cols[-1]) + 1))
     labels, count = ndimage.label(mask[inked], structure=_EIGHT_CONNECTED)
+    if count > MAX_MARKS:  # bounds the work per drawing: no box or piece per mark
+        everything = _Piece(list(range(1, count + 1)), 0, 0, labels.shape[1], labels.shape[0])
+        return [_segment(ink[inked], labels, count, everything, (left, top))]
     # One component fills the inked rectangle: skip find_objects, the second-largest cost.
     whole = (slice(0, labels.shape[0]), slice(0, labels.shape[1]))
     boxes = ndimage.find_objects(labels) if count > 1 else [whole]

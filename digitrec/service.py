@@ -7,6 +7,8 @@ samples, export, model history, health, and the admin operations.
 When the store is unreachable the service degrades instead of failing: predictions
 go on with the models it holds, storage operations raise `ServiceUnavailable` with
 a sentence for the user, and it recovers by itself once the store answers again.
+Predictions and health never call the store: a background thread per service looks
+for newer model versions and notes whether the store answers.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import base64
 import functools
 import io
 import logging
+import threading
 import time
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +54,7 @@ log = logging.getLogger(__name__)
 
 # Threads that write corrections' samples while the request thread goes on computing.
 _STORE_WRITES = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sample-writes")
-STORE_RETRY_SECONDS = 5.0  # while the store is down, predictions look for it again this often
+MIN_REFRESH_SECONDS = 0.1  # the refresh thread's shortest pause (a local store's follow interval is 0)
 MAX_LIST_LIMIT = 200
 SAMPLE_MARGIN = 0.15  # padding around one digit of a multi-digit drawing when it is stored, x its size
 UNAVAILABLE = (
@@ -164,8 +168,12 @@ class DigitService:
             self.recognizer, self.history, settings, self.engine.canary, self.engine.replay
         )
         self.store_error: str | None = None  # why the store is considered down, or None
-        self._retry_at = 0.0  # monotonic time of the next store check while it is down
-        self._follow(force=True)
+        self.refresh()
+        pause = max(settings.follow_seconds, MIN_REFRESH_SECONDS)
+        # The thread holds a weak reference: it ends once the service is gone (tests make many).
+        threading.Thread(
+            target=_refresh_while_alive, args=(weakref.ref(self), pause), name="model-refresh", daemon=True
+        ).start()
 
     # --- store health -------------------------------------------------------------------------
 
@@ -173,24 +181,24 @@ class DigitService:
         if self.store_error is None:
             log.warning("store unavailable: %s", err)
         self.store_error = str(err) or type(err).__name__
-        self._retry_at = time.monotonic() + STORE_RETRY_SECONDS
-        self.recognizer.delay_next_check(STORE_RETRY_SECONDS)
 
     def _store_ok(self) -> None:
         if self.store_error is not None:
             log.warning("store available again")
         self.store_error = None
 
-    def _follow(self, force: bool = False) -> Snapshot:
-        # A throttled follow may not ask the store at all: only a real check clears an outage.
-        retry = self.store_error is not None and time.monotonic() >= self._retry_at
+    def refresh(self) -> Snapshot:
+        """Install the latest published version if it is newer, and note whether the store answered.
+
+        The refresh thread calls this every follow interval; requests that need the newest
+        version (model history, admin publishes) call it themselves. Never raises a store error.
+        """
         try:
-            snapshot = self.recognizer.follow(self.history, force=force or retry)
+            snapshot = self.recognizer.follow(self.history, force=True)
         except (StoreUnavailable, OSError) as err:
             self._store_failed(err)
             return self.recognizer.snapshot
-        if force or retry:
-            self._store_ok()
+        self._store_ok()
         return snapshot
 
     def _stored(self, operation, *args):
@@ -208,7 +216,7 @@ class DigitService:
     def predict(self, image: bytes) -> dict[str, Any]:
         """Image bytes -> the answer JSON of CONTRACT.md (answer, message, models, digits, ...)."""
         drawing = Drawing.from_bytes(image)
-        snapshot = self._follow()
+        snapshot = self.recognizer.snapshot
 
         def judge_shapes_and_preview() -> tuple[list[bool], str]:
             shaped = [answers.has_digit_shape(image) for image in drawing.redrawn]
@@ -363,7 +371,7 @@ class DigitService:
 
     def models(self) -> dict[str, Any]:
         """The current version, every version's record and the refused updates."""
-        snapshot = self._follow(force=True)
+        snapshot = self.refresh()
         history = self._stored(self.history.history)
         events = self._stored(self.history.events)
         return {
@@ -393,13 +401,13 @@ class DigitService:
                 base = self._stored(self.recognizer.follow, self.history, True)
                 record = self._stored(self.history.publish, base.version, weights, info)
                 if record is not None:
-                    self._follow(force=True)
+                    self.refresh()
                     return record.version
         raise ServiceUnavailable("The models are being updated by others right now. Please try again.")
 
     def health(self) -> dict[str, Any]:
-        """{"status": "ok" | "degraded", "model_version": n} (+ "message" when degraded)."""
-        snapshot = self._follow()
+        """{"status": "ok" | "degraded", "model_version": n} (+ "message" when degraded), as last known."""
+        snapshot = self.recognizer.snapshot
         if self.store_error is None:
             return {"status": "ok", "model_version": snapshot.version}
         return {
@@ -408,6 +416,17 @@ class DigitService:
             "message": "The store is unreachable: predictions use the models in memory, "
             "and corrections and samples cannot be saved until it is back.",
         }
+
+
+def _refresh_while_alive(service: weakref.ref[DigitService], pause: float) -> None:
+    """Refresh the service every `pause` seconds until it is garbage."""
+    while True:
+        time.sleep(pause)
+        alive = service()
+        if alive is None:
+            return
+        alive.refresh()
+        del alive
 
 
 def _check_digit(digit: Any) -> int:

@@ -4,8 +4,9 @@
         urllib.request.urlopen(f"{server.url}/healthz")
         server.pids()  # the worker processes, for memory and crash tests
 
-It runs the same command as the `Procfile` (`gunicorn --config gunicorn.conf.py app:app`), only
-bound to 127.0.0.1 on a free port, with a fresh local store in a temp dir unless `env` names one.
+It runs the same command as the `Procfile` (`gunicorn --config gunicorn.conf.py app:app`, with the
+environment assignments before it), only bound to 127.0.0.1 on a free port, with a fresh local store
+in a temp dir unless `env` names one.
 The server gets its own process group, so stopping it never leaves a worker behind.
 """
 
@@ -30,6 +31,15 @@ ROOT = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT = 60.0  # seconds; each worker imports TensorFlow and warms the models up
 STOP_TIMEOUT = 10.0  # seconds between SIGTERM and SIGKILL
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
+
+
+def procfile_environment() -> dict[str, str]:
+    """The NAME=value assignments before the command on the Procfile's `web:` line."""
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.startswith("web:"):
+            words = line.removeprefix("web:").split()
+            return dict(word.split("=", 1) for word in words[: words.index("gunicorn")])
+    return {}
 
 
 def free_port() -> int:
@@ -135,7 +145,7 @@ class LiveServer:
             return json.load(response)
 
     def _env(self) -> dict[str, str]:
-        env = {**os.environ, **self._extra_env, "DIGITREC_STORE": self.store}
+        env = {**os.environ, **procfile_environment(), **self._extra_env, "DIGITREC_STORE": self.store}
         env["PORT"] = str(self.port)
         env["WEB_CONCURRENCY"] = str(self.workers)
         env.setdefault("PYTHONUNBUFFERED", "1")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -90,6 +91,16 @@ class S3Server:
             self._process.kill()
             self._process.wait()
         self._process = None
+
+    def freeze(self) -> None:
+        """SIGSTOP the server: it keeps its port and connections but answers nothing (a hang)."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """SIGCONT a frozen server: it answers again, with everything it had."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGCONT)
 
     def client(self) -> Any:
         """A boto3 S3 client for this server (the test's own view of the bucket)."""

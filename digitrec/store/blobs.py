@@ -28,8 +28,9 @@ from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 _SEGMENT = r"[A-Za-z0-9_-][A-Za-z0-9._-]*"
 _KEY = re.compile(rf"{_SEGMENT}(?:/{_SEGMENT})*", re.ASCII)
 _LIST_PAGE = 1000  # S3's maximum keys per ListObjectsV2 call
-# Fail fast when the endpoint is down: callers answer 503 rather than hang a worker.
-_S3_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 2})
+# Fail fast when the endpoint is down or hangs: a call gives up after 2 attempts of at most
+# 1 s to connect and 2 s between bytes (~5 s in all), and callers answer 503.
+_S3_CONFIG = Config(connect_timeout=1, read_timeout=2, retries={"mode": "standard", "total_max_attempts": 2})
 # S3 errors that say "the store is not usable right now" rather than "no such key"
 # (besides any 5xx and any 403: a denied request is a misconfigured store, not a bad key).
 _UNAVAILABLE_CODES = frozenset(

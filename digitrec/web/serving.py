@@ -1,0 +1,211 @@
+"""How the server reads requests: an event loop buffers each whole request before a thread runs Flask.
+
+gunicorn manages the worker processes (WEB_CONCURRENCY of them, a crashed one replaced); each
+worker is uvicorn's asyncio server (`uvicorn_worker.UvicornWorker`) parsing HTTP with h11. A
+connection that is slow to send its headers or its body costs that event loop a socket and a
+small buffer, never a thread. `BufferedRequests` reads the whole body, within BODY_SECONDS and
+the body limit, and only then runs the WSGI app (asgiref's `WsgiToAsgi`) on one of the worker's
+`threads` request threads, so a correction being learned never holds up a prediction. It also
+answers the server's own refusals (long URL, large headers, large or slow body) as JSON and
+writes the access log, control characters escaped. docs/serving.md has every limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from asgiref.sync import ThreadSensitiveContext
+from asgiref.wsgi import WsgiToAsgi
+from flask import Flask
+from uvicorn_worker import UvicornWorker
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+BODY_SECONDS = 20.0  # from the end of the headers to the last byte of the body (Heroku's router allows 30 s)
+MAX_URL_BYTES = 4094  # path and query string, as sent (gunicorn's limit_request_line)
+MAX_HEADER_BYTES = 8190  # all header names and values together (gunicorn's limit_request_field_size)
+# Header fields (gunicorn's limit_request_fields): WsgiToAsgi would answer more of one name in plain text.
+MAX_HEADERS = 100
+# What h11 buffers of a request's head before it refuses it with uvicorn's plain-text 400.
+H11_BUFFER_BYTES = 16 * 1024
+DEFAULT_THREADS = 4
+MAX_LOGGED_PATH = 200  # bytes of a path the access log keeps
+ACCESS_LOG = logging.getLogger("gunicorn.access")  # gunicorn's access log (`accesslog` in gunicorn.conf.py)
+
+_UNPRINTABLE = re.compile(r'[^\x20-\x7e]|["\\]')  # control characters, non-ASCII, quote, backslash
+_REFUSALS = {
+    408: "The request body arrived too slowly; please send it again.",
+    414: f"The address is too long (the limit is {MAX_URL_BYTES} bytes).",
+    431: f"The request headers are too large (the limit is {MAX_HEADERS} fields, {MAX_HEADER_BYTES} bytes).",
+}
+
+
+def escaped(text: str) -> str:
+    """`text` with every character outside printable ASCII, and `"` and `\\`, as a \\xNN escape."""
+    return _UNPRINTABLE.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+
+
+class BufferedRequests:
+    """ASGI middleware: a whole, bounded request first, then `app` on one of `threads` threads.
+
+    `app` is an ASGI app that runs synchronous code through asgiref (WsgiToAsgi): each request
+    runs in a ThreadSensitiveContext bound to one of the pool's single-thread executors.
+    """
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int, threads: int = DEFAULT_THREADS) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.executors = [ThreadPoolExecutor(1, thread_name_prefix="request") for _ in range(threads)]
+        self._free: asyncio.Queue[ThreadPoolExecutor] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return  # no websockets; lifespan is off in the worker
+        started = time.perf_counter()
+        sent = {"status": 0, "bytes": 0}
+
+        async def logged(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                sent["status"] = message["status"]
+            elif message["type"] == "http.response.body":
+                sent["bytes"] += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            status = _refusal(scope)
+            body = b""
+            if status is None:
+                status, body = await self._read_body(scope, receive)
+            if status is None:
+                await self._run(scope, body, receive, logged)
+            elif status > 0:
+                await _send_error(logged, status, self._sentence(status))
+        finally:
+            _log_access(scope, sent["status"], sent["bytes"], time.perf_counter() - started)
+
+    def _sentence(self, status: int) -> str:
+        if status == 413:
+            return f"The request is too large (the limit is {self.max_body_bytes / 2**20:g} MB)."
+        if status == 400:
+            return "The request body is malformed."
+        return _REFUSALS[status]
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> tuple[int | None, bytes]:
+        """(None, the body) or (an error status, b""); status 0: the client left."""
+        declared = _header(scope, b"content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                return 400, b""
+            if int(declared) > self.max_body_bytes:
+                return 413, b""  # refused before a byte of it is read
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async with asyncio.timeout(BODY_SECONDS):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return 0, b""
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > self.max_body_bytes:  # a chunked body that grew past the limit
+                        return 413, b""
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        return None, b"".join(chunks)
+        except TimeoutError:
+            return 408, b""
+
+    async def _run(self, scope: Scope, body: bytes, receive: Receive, send: Send) -> None:
+        if self._free is None:  # made here: the queue belongs to the worker's running event loop
+            self._free = asyncio.Queue()
+            for executor in self.executors:
+                self._free.put_nowait(executor)
+        delivered = False
+
+        async def replay() -> Message:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # after the body: only the client's disconnect can come
+
+        executor = await self._free.get()
+        try:
+            async with ThreadSensitiveContext(executor=executor):
+                await self.app(scope, replay, send)
+        finally:
+            self._free.put_nowait(executor)
+
+
+def serving_app(flask_app: Flask, threads: int = DEFAULT_THREADS) -> BufferedRequests:
+    """The Flask app as the ASGI app the workers serve (body limit: its MAX_CONTENT_LENGTH)."""
+    return BufferedRequests(WsgiToAsgi(flask_app), flask_app.config["MAX_CONTENT_LENGTH"], threads)
+
+
+class RequestBufferingWorker(UvicornWorker):
+    """uvicorn's gunicorn worker, h11 parsing (its head buffer is bounded), serving `serving_app`."""
+
+    CONFIG_KWARGS = {
+        "loop": "asyncio",
+        "http": "h11",
+        "h11_max_incomplete_event_size": H11_BUFFER_BYTES,
+        "lifespan": "off",
+        "ws": "none",
+        "access_log": False,  # BufferedRequests writes it, escaped
+        "proxy_headers": False,  # the app trusts X-Forwarded-For per DIGITREC_TRUSTED_PROXIES only
+        "server_header": False,
+    }
+
+    def load_wsgi(self) -> None:
+        """Load `app:app` (the Flask WSGI app) as gunicorn does, then serve it through BufferedRequests."""
+        super().load_wsgi()
+        self.wsgi = serving_app(self.wsgi, self.cfg.threads)
+
+
+def _refusal(scope: Scope) -> int | None:
+    """414 or 431 when the request's head is over its limits, else None."""
+    if len(scope.get("raw_path", b"")) + len(scope.get("query_string", b"")) > MAX_URL_BYTES:
+        return 414
+    headers = scope["headers"]
+    if (
+        len(headers) > MAX_HEADERS
+        or sum(len(name) + len(value) for name, value in headers) > MAX_HEADER_BYTES
+    ):
+        return 431
+    return None
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    return next((value for key, value in scope["headers"] if key == name), None)
+
+
+async def _send_error(send: Send, status: int, sentence: str) -> None:
+    body = json.dumps({"error": sentence}).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),  # what is left of the request is not read
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _log_access(scope: Scope, status: int, size: int, seconds: float) -> None:
+    """One line per request: client "METHOD path" status bytes duration; no query string, no body."""
+    client = scope.get("client")
+    host = client[0] if client else "-"
+    path = scope.get("raw_path", b"")[:MAX_LOGGED_PATH].decode("latin-1")
+    method = escaped(scope.get("method", ""))
+    ACCESS_LOG.info(f'{host} "{method} {escaped(path)}" {status} {size} {seconds * 1000:.0f}ms')
