@@ -16,11 +16,12 @@ export function s(tag, attributes = {}, ...children) {
 
 /**
  * One small histogram over the digits 0-9: `top` is a model's [{digit, probability}] (its top 3);
- * digits not listed are drawn at zero height. Returns an <svg> 0..100 wide, 0..64 high.
+ * digits not listed are drawn at zero height. `highlight`: mark the best digit as the model's answer.
+ * Returns an <svg> 0..100 wide, 0..62 high.
  */
-export function digitHistogram(top, { label }) {
+export function digitHistogram(top, { label, highlight = true }) {
   const known = new Map(top.map(({ digit, probability }) => [digit, probability]));
-  const best = top.length ? top[0].digit : null;
+  const best = top.length && highlight ? top[0].digit : null;
   const bars = Array.from({ length: 10 }, (_, digit) => {
     const probability = known.get(digit) ?? 0;
     const height = Math.max(probability * 44, probability > 0 ? 0.8 : 0);
