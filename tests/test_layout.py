@@ -309,3 +309,22 @@ def test_an_unknown_page_is_an_html_404_with_a_way_home(
     api = page.request.get("/api/no-such-route", headers={"Accept": "text/html,*/*;q=0.8"})
     assert api.status == 404
     assert api.json() == {"error": "There is nothing at this address."}
+
+
+def test_collect_tiles_pick_the_digit_and_the_tip_fits_the_device(page: Page, screen: Screen) -> None:
+    page.goto("/collect")
+    tile = page.locator("[data-testid=collect-counts] li[data-digit='6'] button")
+    expect(tile).to_have_attribute("aria-pressed", "false")
+
+    tile.click()
+
+    expect(page.get_by_test_id("collect-digit")).to_have_value("6")
+    expect(tile).to_have_attribute("aria-pressed", "true")
+    keys, touch = page.locator(".keys-hint"), page.locator(".touch-hint")
+    if screen.touch:
+        expect(keys).to_be_hidden()
+        expect(touch).to_be_visible()
+        expect(page.locator("main")).not_to_contain_text("Enter to save", use_inner_text=True)
+    else:
+        expect(keys).to_contain_text("press a number key")
+        expect(touch).to_be_hidden()
