@@ -4,6 +4,7 @@ pen size, opt-in consent, the 404 page, and a console without errors or warnings
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -328,3 +329,29 @@ def test_collect_tiles_pick_the_digit_and_the_tip_fits_the_device(page: Page, sc
     else:
         expect(keys).to_contain_text("press a number key")
         expect(touch).to_be_hidden()
+
+
+def test_the_models_page_reads_on_the_screen(page: Page, screen: Screen, draw) -> None:
+    body = {"image": "data:image/png;base64," + base64.b64encode(draw(7)).decode(), "digit": 7}
+    assert page.request.post("/api/feedback", data=body).ok  # the history chart needs two versions
+    page.goto("/models")
+    expect(page.locator("[data-testid=history-chart] svg")).to_be_visible()
+    expect(page.get_by_test_id("confusion-matrix").locator("table")).to_be_attached()
+
+    assert page.evaluate("document.documentElement.scrollWidth") <= screen.width
+    wide = page.evaluate(
+        """() => [...document.querySelectorAll('.table-scroll')]
+          .filter((wrap) => wrap.scrollWidth > wrap.clientWidth + 1)
+          .map((wrap) => wrap.querySelector('table').className)"""
+    )
+    for table in wide:  # a table that must scroll says so below it
+        assert "history-table" in table, f"{table} is cut off"
+        expect(page.locator("[data-history-hint]")).to_be_visible()
+    smallest = page.evaluate(
+        """() => Math.min(...[...document.querySelectorAll('main svg text')].map((text) => {
+          const svg = text.ownerSVGElement;
+          const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+          return parseFloat(getComputedStyle(text).fontSize) * scale;
+        }))"""
+    )
+    assert smallest >= 11, f"chart text drawn at {smallest:.1f} px"
