@@ -45,8 +45,10 @@ SCREENS = [Screen("desktop", 1280, 800, touch=False), Screen("phone", 390, 844, 
 SCHEMES = ["light", "dark"]
 PAGES = {
     "draw": "/",
+    "draw-details": "/",
     "collect": "/collect",
     "gallery": "/gallery",
+    "gallery-sample": "/gallery",
     "models": "/models",
     "models-history": "/models#history",
     "how-it-works": "/how-it-works",
@@ -75,15 +77,22 @@ def _data_url(png: bytes) -> str:
 
 def prepare(page: Page, name: str, screen: Screen) -> None:
     """Bring the page into the state its picture shows."""
-    if name == "draw":
+    if name in ("draw", "draw-details"):
         version = page.get_by_test_id("model-version")
         expect(version).to_have_text(re.compile(r"Model version \d+"), timeout=WAIT_MS)
         draw_digits(page, "3", touch=screen.touch)
         expect(page.get_by_test_id("answer")).to_have_text("3", timeout=WAIT_MS)
         expect(page.locator("[data-verdict]")).not_to_have_class(re.compile("stale"), timeout=WAIT_MS)
         expect(page.get_by_test_id("feedback-yes")).to_be_enabled(timeout=WAIT_MS)
-    elif name == "gallery":
+        if name == "draw-details":
+            page.get_by_test_id("show-info").click()
+            page.get_by_test_id("probability-chart").scroll_into_view_if_needed()
+    elif name in ("gallery", "gallery-sample"):
         expect(page.get_by_test_id("gallery-sample").first).to_be_visible(timeout=WAIT_MS)
+        if name == "gallery-sample":
+            page.get_by_test_id("sample-open").first.click()
+            image = page.get_by_test_id("sample-dialog").locator("img")
+            page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle())
     elif name == "collect":
         expect(page.locator("[data-testid=collect-counts] li").first).to_be_visible(timeout=WAIT_MS)
     elif name == "models-history":
