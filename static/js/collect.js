@@ -110,7 +110,7 @@ ui.counts.addEventListener("click", (event) => {
   if (tile) update({ digit: Number(tile.dataset.pick) });
 });
 document.addEventListener("keydown", (event) => {
-  if (event.target.closest?.("input[type=text], textarea") || event.ctrlKey || event.metaKey || event.altKey) return;
+  if (event.target.closest?.("input, textarea") || event.ctrlKey || event.metaKey || event.altKey) return;
   if (/^[0-9]$/.test(event.key)) {
     update({ digit: Number(event.key) });
   } else if (event.key === "Enter" && !event.target.closest?.("button, select, a")) {
