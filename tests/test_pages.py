@@ -119,6 +119,7 @@ def test_a_browser_asking_for_an_unknown_page_gets_an_html_404_in_the_layout(cli
     assert ("a", {"href": "/", "class": "button button--primary"}) in markup.tags
     assert '<nav class="site-nav"' in html  # the site's header and menu
     assert markup.inline == []
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
 
 
 @pytest.mark.parametrize(
