@@ -231,6 +231,9 @@ def test_a_new_pen_size_changes_the_ink_of_the_next_stroke_only(page: Page, scre
     draw(page, screen, RIGHT_BAR)
     assert ink(page) - ink(page, (0.0, 0.3)) < 0.8 * medium
 
+    page.reload()
+    expect(page.get_by_test_id("pen-size")).to_have_value("thin")  # remembered in this browser
+
 
 def test_the_pen_size_is_drawn_as_one_width_in_the_preview(page: Page, screen: Screen) -> None:
     open_draw_page(page)

@@ -187,10 +187,6 @@ function showResult(result, drawn, explicit) {
   if (explicit) ui.feedback.scrollIntoView({ block: "nearest" });
 }
 
-function undo() {
-  pad.undo();
-}
-
 function clear() {
   unschedule();
   sent += 1;
@@ -206,14 +202,9 @@ function digitCount() {
   return state.result?.digits?.length || 1;
 }
 
+/** Yes is only offered for a recognised answer (see renderFeedback). */
 function answerYes() {
-  const { answer } = state.result;
-  if (answer === null) {
-    say("Thanks! Drawings the models can't read as digits are not used for training.");
-    update({ feedback: "done" });
-    return;
-  }
-  teach(answer);
+  teach(state.result.answer);
 }
 
 function answerNo() {
@@ -425,7 +416,7 @@ function renderFeedback(state, count, unreadable) {
 // ---- events --------------------------------------------------------------------------------------
 
 ui.clear.addEventListener("click", clear);
-ui.undo.addEventListener("click", undo);
+ui.undo.addEventListener("click", () => pad.undo());
 ui.penSize.addEventListener("change", () => {
   pad.penWidth = PEN_SIZES[ui.penSize.value];
   remember(PEN_KEY, ui.penSize.value);
@@ -454,7 +445,7 @@ document.addEventListener("keydown", (event) => {
   const undoKeys = (event.ctrlKey || event.metaKey) && !event.shiftKey && !event.altKey && event.key.toLowerCase() === "z";
   if (undoKeys) {
     event.preventDefault();
-    undo();
+    pad.undo();
   }
 });
 
