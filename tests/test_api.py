@@ -68,7 +68,7 @@ def test_a_28x28_mnist_upload_is_read_from_its_pixels(client, test_digits):
 
 def test_nothing_drawn_is_422(client):
     message = assert_error(client.post("/api/predict", json={"image": data_url(blank_png())}), 422)
-    assert "nothing is drawn" in message
+    assert message == "Can't predict: nothing is drawn."
 
 
 @pytest.mark.parametrize(

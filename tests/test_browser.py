@@ -2,7 +2,8 @@
 
 One server and one browser for the module; each test opens its own browser
 context (fresh page state), so the tests do not depend on each other except through the
-model version, which they read before they act.
+model version, which they read before they act. Every test's page must leave the browser
+console free of errors and warnings.
 """
 
 from __future__ import annotations
@@ -18,13 +19,13 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 from PIL import Image
-from playwright.sync_api import Browser, Page, Request, Route, expect
+from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Route, expect
 
 from digitrec.canvas import ink_to_png
 from tests.browser_helpers import SCRIBBLE, draw_digits, draw_with_mouse, place
 from tests.live_server import LiveServer
 
-PAGES = ["/", "/collect", "/models", "/how-it-works", "/about"]
+PAGES = ["/", "/collect", "/gallery", "/models", "/how-it-works", "/about"]
 WAIT_MS = 30_000  # a loaded 2-core machine may take a while to answer; expect() polls, it does not sleep
 
 expect.set_options(timeout=WAIT_MS)
@@ -36,12 +37,27 @@ def server() -> Iterator[LiveServer]:
         yield live
 
 
+def console_problems(page: Page) -> list[str]:
+    """A list that fills with the page's console errors and warnings and its uncaught errors."""
+    problems: list[str] = []
+
+    def note(message: ConsoleMessage) -> None:
+        if message.type in ("error", "warning"):
+            problems.append(f"{message.type}: {message.text}")
+
+    page.on("console", note)
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    return problems
+
+
 @pytest.fixture
 def page(browser: Browser, server: LiveServer) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=server.url)
     page = context.new_page()
+    problems = console_problems(page)
     yield page
     context.close()
+    assert problems == [], "the browser console reported problems"
 
 
 def open_draw_page(page: Page, live: bool = True) -> None:
@@ -265,13 +281,21 @@ def test_clear_empties_the_pad_and_the_answer(page: Page) -> None:
     assert ink is False
 
 
-def test_predict_on_a_blank_pad_says_nothing_is_drawn(page: Page) -> None:
+def test_predict_waits_for_a_drawing_and_the_placeholder_matches_live(page: Page) -> None:
+    sent = recorded_requests(page, "/api/predict")
     open_draw_page(page)
-    with page.expect_response("**/api/predict") as response:
-        page.get_by_test_id("predict").click()
-    assert response.value.status == 422
-    expect(page.get_by_test_id("answer")).to_have_text("Can't predict, when nothing is drawn.")
-    expect(page.get_by_test_id("feedback-yes")).to_be_hidden()
+    expect(page.get_by_test_id("predict")).to_be_disabled()
+    placeholder = page.locator("[data-placeholder]")
+    expect(placeholder).to_contain_text("The answer appears as you draw.")
+    page.get_by_test_id("live").uncheck()
+    expect(placeholder).to_contain_text("Then press Predict.")
+    expect(placeholder).not_to_contain_text("as you draw")
+
+    draw_digits(page, "1")
+    expect(page.get_by_test_id("predict")).to_be_enabled()
+    page.get_by_test_id("undo").click()
+    expect(page.get_by_test_id("predict")).to_be_disabled()
+    assert sent == []
 
 
 def test_yes_with_consent_teaches_the_predicted_digit(page: Page) -> None:
@@ -310,6 +334,36 @@ def test_no_with_a_correction_adds_a_version_that_the_next_prediction_reports(pa
     draw_digits(page, "4")
     assert predict(page)["model_version"] == before + 1
     expect(page.get_by_test_id("model-version")).to_have_text(f"Model version {before + 1}")
+
+
+def test_a_drawing_read_as_no_digit_asks_an_unambiguous_question(page: Page) -> None:
+    open_draw_page(page, live=False)
+    draw_with_mouse(page, place(SCRIBBLE))
+    result = predict(page)
+    assert result["answer"] is None
+
+    expect(page.get_by_test_id("feedback-yes")).to_be_hidden()
+    expect(page.get_by_test_id("feedback-not-digit")).to_have_text("Right, it's not a digit")
+    expect(page.get_by_test_id("feedback-no")).to_have_text("It is a digit")
+    page.get_by_test_id("show-info").click()
+    chart = page.get_by_test_id("probability-chart")
+    expect(chart.locator(".hist__bar--best")).to_have_count(0)  # no guess is drawn as the answer
+    for caption in chart.locator(".bars__best").all_inner_texts():
+        assert caption.startswith("guess ")
+
+
+def test_picking_the_digit_the_models_said_after_no_gets_a_word(page: Page) -> None:
+    draw_predict_answer(page, "7")
+    page.get_by_test_id("feedback-no").click()
+    hint = page.get_by_test_id("same-digit-hint")
+    page.get_by_test_id("correct-digit").select_option("1")
+    expect(hint).to_be_hidden()
+
+    page.get_by_test_id("correct-digit").select_option("7")
+
+    expect(hint).to_have_text("The models said 7 too. If 7 is right, answer Yes.")
+    page.get_by_test_id("correct-digit").select_option("9")
+    expect(hint).to_be_hidden()
 
 
 def test_not_a_digit_thanks_and_sends_nothing(page: Page) -> None:
@@ -404,17 +458,13 @@ def test_collect_page_saves_a_labelled_drawing_and_counts_it(page: Page, server:
 
 
 @pytest.mark.parametrize("path", PAGES)
-def test_every_page_renders_without_console_errors(page: Page, path: str) -> None:
-    problems: list[str] = []
-    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
-    page.on("pageerror", lambda error: problems.append(str(error)))
-
+def test_every_page_renders_without_console_errors_or_warnings(page: Page, path: str) -> None:
     response = page.goto(path)
 
     assert response is not None and response.status == 200
     expect(page.locator("h1")).to_be_visible()
     page.wait_for_load_state("networkidle")
-    assert problems == []
+    # the `page` fixture asserts the console stayed clean
 
 
 def server_version(page: Page) -> int:

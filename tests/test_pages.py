@@ -18,12 +18,14 @@ PAGES = {
     "/models": "Models",
     "/how-it-works": "How it works",
     "/about": "About",
+    "/gallery": "Gallery",
 }
 DRAW_HOOKS = [
     "canvas", "clear", "predict", "answer", "models-table", "input-preview", "consent",
     "feedback-yes", "feedback-no", "feedback-not-digit", "correct-digit", "submit-correction",
-    "feedback-message", "model-version",
+    "feedback-message", "model-version", "undo", "pen-size",
 ]  # fmt: skip
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
 COLLECT_HOOKS = ["canvas", "clear", "collect-digit", "collect-save", "feedback-message"]
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 32  # enough for a file the route serves as is
 IMPORT = re.compile(r"""^import .* from "\./([a-z_-]+\.js)";$""", re.MULTILINE)
@@ -95,6 +97,52 @@ def test_draw_page_has_every_contract_hook(client) -> None:
     assert markup.tag_with("canvas", "canvas")
     assert markup.tag_with("select", "correct-digit")
     assert markup.tag_with("img", "input-preview")
+    assert markup.tag_with("button", "undo")
+    assert markup.tag_with("select", "pen-size")
+
+
+def test_consent_is_not_ticked_in_the_page_as_served(client) -> None:
+    markup = parse(client.get("/").get_data(as_text=True))
+
+    consent = [attributes for tag, attributes in markup.tags if attributes.get("data-testid") == "consent"]
+    assert consent == [{"type": "checkbox", "data-testid": "consent"}]
+
+
+@pytest.mark.parametrize("path", ["/no-such-page", "/collect/extra", "/models/files/missing.png"])
+def test_a_browser_asking_for_an_unknown_page_gets_an_html_404_in_the_layout(client, path) -> None:
+    response = client.get(path, headers={"Accept": BROWSER_ACCEPT})
+
+    assert response.status_code == 404
+    assert response.mimetype == "text/html"
+    html = response.get_data(as_text=True)
+    markup = parse(html)
+    assert ("a", {"href": "/", "class": "button button--primary"}) in markup.tags
+    assert '<nav class="site-nav"' in html  # the site's header and menu
+    assert markup.inline == []
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+
+
+@pytest.mark.parametrize(
+    ("path", "accept"),
+    [
+        ("/api/no-such-route", BROWSER_ACCEPT),
+        ("/api/no-such-route", "application/json"),
+        ("/no-such-page", "application/json"),
+        ("/no-such-page", "*/*"),
+    ],
+)
+def test_the_api_and_scripts_get_the_json_404(client, path, accept) -> None:
+    response = client.get(path, headers={"Accept": accept})
+
+    assert response.status_code == 404
+    assert response.json == {"error": "There is nothing at this address."}
+
+
+def test_the_404_page_shows_the_address_escaped(client) -> None:
+    html = client.get("/<script>x</script>", headers={"Accept": BROWSER_ACCEPT}).get_data(as_text=True)
+
+    assert "<script>x" not in html
+    assert "&lt;script&gt;x&lt;/script&gt;" in html
 
 
 def test_collect_page_has_its_hooks_and_a_digit_picker_with_ten_digits(client) -> None:

@@ -193,7 +193,7 @@ def test_bad_images_are_400_json_and_nothing_is_stored(app, client, draw, path):
 def test_a_blank_drawing_is_422_and_nothing_is_stored(app, client, path):
     response = client.post(path, json={"image": b64(png_bytes(200, 200)), "digit": 4})
     assert response.status_code == 422
-    assert "nothing is drawn" in response.json["error"]
+    assert response.json["error"] == "Can't predict: nothing is drawn."
     assert stored_samples(app) == []
 
 

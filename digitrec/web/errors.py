@@ -1,10 +1,11 @@
-"""Every error as JSON `{"error": "<sentence>"}` with its status: never an HTML page or a traceback."""
+"""Every error as JSON `{"error": "<sentence>"}` with its status, never a traceback; the one HTML
+error is the 404 page a browser gets for a mistyped page address (API routes always answer JSON)."""
 
 from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from digitrec.drawing import BlankDrawing, DrawingError
@@ -43,7 +44,7 @@ def init_app(app: Flask) -> None:
 
 
 def _blank(error: BlankDrawing) -> Response:
-    return error_response(422, "Can't predict, when nothing is drawn.")
+    return error_response(422, "Can't predict: nothing is drawn.")
 
 
 def _bad_drawing(error: DrawingError) -> Response:
@@ -64,8 +65,21 @@ def _unavailable(error: ServiceUnavailable) -> Response:
     return response
 
 
+def wants_page() -> bool:
+    """Whether the request is a person's browser asking for a page (not the API, not a script)."""
+    if request.path.startswith("/api/") or request.path == "/api" or request.path == "/healthz":
+        return False
+    return request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html"
+
+
+def _page_not_found() -> Response:
+    return Response(render_template("404.html"), status=404, mimetype="text/html")
+
+
 def _http_error(error: HTTPException) -> Response:
     status = error.code or 500
+    if status == 404 and request.method in ("GET", "HEAD") and wants_page():
+        return _page_not_found()
     if status == 405:
         message = f"This address does not accept {request.method} requests."
     elif status >= 500:

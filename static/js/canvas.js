@@ -3,29 +3,43 @@
 import { canEncodeGray, grayPNGDataURL } from "./png.js";
 
 export const SIZE = 280; // logical side of the pad; exported PNGs are SIZE x SIZE
-const PEN = 14; // pen width in logical px (the original: 8 px on a 200 px canvas)
+export const PEN_SIZES = { thin: 8, medium: 14, thick: 22 }; // pen widths in logical px (the original: 8 px on 200 px)
 const SVG = "http://www.w3.org/2000/svg";
+
+/**
+ * A stroke as it was painted: its pen width, the dot where it started and every segment in the order
+ * the pointer moves painted them, so a repaint after Undo gives the very same pixels.
+ */
+class Stroke {
+  constructor(width, start) {
+    this.width = width;
+    this.start = start;
+    this.segments = [];
+  }
+}
 
 export class DrawingPad {
   #canvas;
   #context;
   #pointerId = null;
   #last = null;
+  #strokes = [];
   #onInk;
   #onChange;
 
-  /** onInk() is called whenever a new stroke starts; onChange({ done }) as a stroke grows and when it ends. */
-  constructor(canvas, { onInk = () => {}, onChange = () => {} } = {}) {
+  /** onInk() is called whenever a new stroke starts; onChange({ done }) as a stroke grows, when it ends and on undo. */
+  constructor(canvas, { onInk = () => {}, onChange = () => {}, penWidth = PEN_SIZES.medium } = {}) {
     this.#canvas = canvas;
     this.#onInk = onInk;
     this.#onChange = onChange;
-    this.hasInk = false;
+    this.penWidth = penWidth; // the width of the next stroke
     const ratio = window.devicePixelRatio || 1;
     canvas.width = Math.round(SIZE * ratio);
     canvas.height = Math.round(SIZE * ratio);
-    this.#context = canvas.getContext("2d");
+    // the pixels are read back for every prediction: keep them in memory, not on the GPU
+    this.#context = canvas.getContext("2d", { willReadFrequently: true });
     this.#context.scale(canvas.width / SIZE, canvas.height / SIZE);
-    this.clear();
+    this.#paper();
 
     canvas.addEventListener("pointerdown", (event) => this.#start(event));
     canvas.addEventListener("pointermove", (event) => this.#move(event));
@@ -35,14 +49,31 @@ export class DrawingPad {
     canvas.addEventListener("contextmenu", (event) => event.preventDefault());
   }
 
+  get hasInk() {
+    return this.#strokes.length > 0;
+  }
+
+  get strokeCount() {
+    return this.#strokes.length;
+  }
+
   clear() {
-    const context = this.#context;
-    context.fillStyle = "#fff";
-    context.fillRect(0, 0, SIZE, SIZE);
-    context.strokeStyle = context.fillStyle = "#000";
-    context.lineWidth = PEN;
-    context.lineCap = context.lineJoin = "round";
-    this.hasInk = false;
+    this.#strokes = [];
+    this.#pointerId = null;
+    this.#paper();
+  }
+
+  /** Remove the last stroke (a stroke still being drawn is not undone); false when there is none. */
+  undo() {
+    if (this.#pointerId !== null || this.#strokes.length === 0) return false;
+    this.#strokes.pop();
+    this.#paper();
+    for (const stroke of this.#strokes) {
+      this.#dot(stroke);
+      for (const segment of stroke.segments) this.#segment(stroke, segment);
+    }
+    this.#onChange({ done: true });
+    return true;
   }
 
   /** The drawing as a SIZE x SIZE PNG data URL (8-bit gray where the browser can), whatever the screen's pixel ratio. */
@@ -51,12 +82,36 @@ export class DrawingPad {
     if (canvas.width !== SIZE) {
       canvas = document.createElement("canvas");
       canvas.width = canvas.height = SIZE;
-      const context = canvas.getContext("2d");
+      const context = canvas.getContext("2d", { willReadFrequently: true });
       context.imageSmoothingQuality = "high";
       context.drawImage(this.#canvas, 0, 0, SIZE, SIZE);
     }
     if (!canEncodeGray) return canvas.toDataURL("image/png");
-    return grayPNGDataURL(canvas.getContext("2d").getImageData(0, 0, SIZE, SIZE));
+    return grayPNGDataURL(canvas.getContext("2d", { willReadFrequently: true }).getImageData(0, 0, SIZE, SIZE));
+  }
+
+  #paper() {
+    const context = this.#context;
+    context.fillStyle = "#fff";
+    context.fillRect(0, 0, SIZE, SIZE);
+    context.strokeStyle = context.fillStyle = "#000";
+    context.lineCap = context.lineJoin = "round";
+  }
+
+  #dot(stroke) {
+    const context = this.#context;
+    context.beginPath();
+    context.arc(stroke.start.x, stroke.start.y, stroke.width / 2, 0, 2 * Math.PI);
+    context.fill();
+  }
+
+  #segment(stroke, points) {
+    const context = this.#context;
+    context.lineWidth = stroke.width;
+    context.beginPath();
+    context.moveTo(points[0].x, points[0].y);
+    for (const point of points.slice(1)) context.lineTo(point.x, point.y);
+    context.stroke();
   }
 
   #start(event) {
@@ -65,10 +120,9 @@ export class DrawingPad {
     this.#canvas.setPointerCapture(event.pointerId);
     this.#pointerId = event.pointerId;
     this.#last = this.#point(event);
-    this.#context.beginPath();
-    this.#context.arc(this.#last.x, this.#last.y, PEN / 2, 0, 2 * Math.PI);
-    this.#context.fill();
-    this.hasInk = true;
+    const stroke = new Stroke(this.penWidth, this.#last);
+    this.#strokes.push(stroke);
+    this.#dot(stroke);
     this.#onInk();
     this.#onChange({ done: false });
   }
@@ -76,14 +130,14 @@ export class DrawingPad {
   #move(event) {
     if (event.pointerId !== this.#pointerId) return;
     const events = event.getCoalescedEvents?.() ?? [];
-    const context = this.#context;
-    context.beginPath();
-    context.moveTo(this.#last.x, this.#last.y);
+    const points = [this.#last];
     for (const each of events.length ? events : [event]) {
       this.#last = this.#point(each);
-      context.lineTo(this.#last.x, this.#last.y);
+      points.push(this.#last);
     }
-    context.stroke();
+    const stroke = this.#strokes.at(-1);
+    stroke.segments.push(points);
+    this.#segment(stroke, points);
     this.#onChange({ done: false });
   }
 

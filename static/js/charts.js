@@ -16,11 +16,12 @@ export function s(tag, attributes = {}, ...children) {
 
 /**
  * One small histogram over the digits 0-9: `top` is a model's [{digit, probability}] (its top 3);
- * digits not listed are drawn at zero height. Returns an <svg> 0..100 wide, 0..64 high.
+ * digits not listed are drawn at zero height. `highlight`: mark the best digit as the model's answer.
+ * Returns an <svg> 0..100 wide, 0..62 high.
  */
-export function digitHistogram(top, { label }) {
+export function digitHistogram(top, { label, highlight = true }) {
   const known = new Map(top.map(({ digit, probability }) => [digit, probability]));
-  const best = top.length ? top[0].digit : null;
+  const best = top.length && highlight ? top[0].digit : null;
   const bars = Array.from({ length: 10 }, (_, digit) => {
     const probability = known.get(digit) ?? 0;
     const height = Math.max(probability * 44, probability > 0 ? 0.8 : 0);
@@ -35,13 +36,25 @@ export function digitHistogram(top, { label }) {
   return s("svg", { viewBox: "0 0 100 62", class: "hist", role: "img", "aria-label": label }, bars);
 }
 
+const CHART_WIDTH = 640; // user units of a line chart on a wide screen
+const PAGE_INSET = 64; // px of a phone's width that card padding and page margins take
+
+/**
+ * The user-unit width of a line chart: about its width on screen, so that its text (sized in CSS px)
+ * is drawn at that size on a phone too instead of being scaled down with the drawing.
+ */
+function chartWidth() {
+  const screen = document.documentElement.clientWidth || CHART_WIDTH;
+  return Math.round(Math.min(CHART_WIDTH, Math.max(280, screen - PAGE_INSET)));
+}
+
 /**
  * A line chart: series = [{name, className, points: [[x, y], ...]}], y a fraction 0..1 shown in percent.
  * Returns a <figure> with the <svg> and a legend; x values are integers (model versions).
  */
 export function lineChart(series, { xLabel, yLabel, yMin = null }) {
-  const width = 640;
-  const height = 260;
+  const width = chartWidth();
+  const height = Math.round(Math.max(200, width * 0.4 + 4));
   const margin = { top: 12, right: 16, bottom: 36, left: 52 };
   const all = series.flatMap(({ points }) => points);
   const xs = all.map(([x]) => x);
@@ -55,7 +68,7 @@ export function lineChart(series, { xLabel, yLabel, yMin = null }) {
   const py = (y) => margin.top + ((y1 - y) / (y1 - floor)) * (height - margin.top - margin.bottom);
 
   const yTicks = ticks(floor, y1, 5);
-  const xTicks = ticks(x0, x1, Math.min(8, x1 - x0)).filter((x) => Number.isInteger(x));
+  const xTicks = ticks(x0, x1, Math.min(Math.floor(width / 60), x1 - x0)).filter((x) => Number.isInteger(x));
   const grid = [
     ...yTicks.map((y) => [
       s("line", { x1: margin.left, x2: width - margin.right, y1: py(y), y2: py(y), class: "chart__grid" }),

@@ -86,8 +86,12 @@ function render(state) {
       h(
         "li",
         { "aria-current": digit === state.digit ? "true" : null, "data-digit": digit },
-        h("span", { class: "counts__digit" }, String(digit)),
-        h("span", { class: "counts__n" }, String(n), h("span", { class: "counts__unit" }, n === 1 ? " sample" : " samples")),
+        h(
+          "button",
+          { type: "button", class: "counts__pick", "data-pick": digit, "aria-pressed": String(digit === state.digit) },
+          h("span", { class: "counts__digit" }, String(digit)),
+          h("span", { class: "counts__n" }, String(n), h("span", { class: "counts__unit" }, n === 1 ? " sample" : " samples")),
+        ),
       ),
     ),
   );
@@ -101,6 +105,10 @@ ui.clear.addEventListener("click", () => {
 });
 ui.save.addEventListener("click", save);
 ui.digit.addEventListener("change", () => update({ digit: Number(ui.digit.value) }));
+ui.counts.addEventListener("click", (event) => {
+  const tile = event.target.closest("[data-pick]");
+  if (tile) update({ digit: Number(tile.dataset.pick) });
+});
 document.addEventListener("keydown", (event) => {
   if (event.target.closest?.("input, textarea") || event.ctrlKey || event.metaKey || event.altKey) return;
   if (/^[0-9]$/.test(event.key)) {

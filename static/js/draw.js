@@ -2,7 +2,7 @@
 // Every event updates `state`; render(state) alone writes to the page.
 
 import { getJSON, postJSON } from "./api.js";
-import { DrawingPad, drawBoxes } from "./canvas.js";
+import { DrawingPad, PEN_SIZES, drawBoxes } from "./canvas.js";
 import { digitHistogram } from "./charts.js";
 import { find, formatPercent, h, setText } from "./dom.js";
 
@@ -15,12 +15,16 @@ const MODELS = [
   ["cnn", "CNN original"],
 ];
 const VOTERS = new Set(["fnn_updated", "cnn_updated"]);
+const CONSENT_KEY = "digitrec.consent"; // "yes" once the person ticked the box; absent or "no" otherwise
+const PEN_KEY = "digitrec.pen";
 
 const ui = {
   canvas: find("canvas"),
   boxes: find("[data-boxes]"),
+  undo: find("undo"),
   clear: find("clear"),
   predict: find("predict"),
+  penSize: find("pen-size"),
   live: find("live"),
   results: find("[data-results]"),
   version: find("model-version"),
@@ -29,10 +33,8 @@ const ui = {
   answerLabel: find("[data-answer-label]"),
   answer: find("answer"),
   answerNote: find("[data-answer-note]"),
-  quickAnswer: find("[data-quick-answer]"),
   preview: find("[data-preview]"),
   previewImage: find("input-preview"),
-  chartBlock: find("[data-chart-block]"),
   digitTabs: find("[data-digit-tabs]"),
   chart: find("probability-chart"),
   info: find("[data-info]"),
@@ -40,6 +42,7 @@ const ui = {
   infoPanel: find("[data-info-panel]"),
   tableBody: find("models-table").tBodies[0],
   feedback: find("[data-feedback]"),
+  question: find("[data-question]"),
   consent: find("consent"),
   yes: find("feedback-yes"),
   no: find("feedback-no"),
@@ -50,12 +53,14 @@ const ui = {
   multiCorrection: find("[data-multi-correction]"),
   correctDigits: find("correct-digits"),
   multiHint: find("[data-multi-hint]"),
+  sameHint: find("same-digit-hint"),
   submit: find("submit-correction"),
   message: find("feedback-message"),
 };
 
 const initialState = {
   live: true,
+  hasInk: false,
   waiting: false, // a Predict the person asked for is on its way
   result: null, // the last /api/predict answer for this drawing, plus `revision`
   error: "", // a sentence shown instead of an answer
@@ -64,6 +69,7 @@ const initialState = {
   showInfo: false,
   feedback: "open", // open | sending | done
   correcting: false, // the "It is a …" picker is shown
+  correction: "", // the digit(s) picked or typed in the picker
   message: "",
   messageKind: "info", // info | success | error
   version: null,
@@ -75,7 +81,29 @@ let inFlight = false;
 let queued = null; // {explicit} when a request must follow the one in flight
 let timer = 0; // the scheduled live request, 0 when none
 
-const pad = new DrawingPad(ui.canvas, { onChange: ({ done }) => drawingChanged(done) });
+ui.penSize.value = stored(PEN_KEY) in PEN_SIZES ? stored(PEN_KEY) : ui.penSize.value;
+ui.consent.checked = stored(CONSENT_KEY) === "yes"; // opt-in: unticked until the person ticks it
+const pad = new DrawingPad(ui.canvas, {
+  onChange: ({ done }) => drawingChanged(done),
+  penWidth: PEN_SIZES[ui.penSize.value],
+});
+
+/** A remembered choice, or null where the browser keeps no storage (private modes may throw). */
+function stored(key) {
+  try {
+    return window.localStorage.getItem(key);
+  } catch {
+    return null;
+  }
+}
+
+function remember(key, value) {
+  try {
+    window.localStorage.setItem(key, value);
+  } catch {
+    // without storage the choice lasts as long as the page
+  }
+}
 
 function update(changes) {
   state = { ...state, ...changes };
@@ -84,6 +112,15 @@ function update(changes) {
 
 function drawingChanged(strokeDone) {
   revision += 1;
+  if (state.hasInk !== pad.hasInk) update({ hasInk: pad.hasInk });
+  if (!pad.hasInk) {
+    // everything was undone: nothing left to answer about
+    unschedule();
+    sent += 1;
+    queued = null;
+    update({ ...initialState, live: state.live, version: state.version, showInfo: state.showInfo });
+    return;
+  }
   if (state.result && !state.stale) update({ stale: true });
   if (state.error) update({ error: "" });
   if (!state.live) return;
@@ -118,7 +155,7 @@ async function predict({ explicit }) {
   if (explicit) update({ waiting: true });
   try {
     const result = await postJSON("/api/predict", { image: await pad.toDataURL() });
-    if (request === sent) showResult(result, drawn);
+    if (request === sent) showResult(result, drawn, explicit);
   } catch (error) {
     // a live request refused for going too fast is simply retried by the next stroke
     if (request === sent && (explicit || error.status !== 429)) {
@@ -133,7 +170,7 @@ async function predict({ explicit }) {
   }
 }
 
-function showResult(result, drawn) {
+function showResult(result, drawn, explicit) {
   const sameDrawing = state.result?.revision === drawn;
   update({
     result: { ...result, revision: drawn },
@@ -144,8 +181,10 @@ function showResult(result, drawn) {
     // an answer to a changed drawing asks for feedback again
     ...(sameDrawing || state.result === null || state.feedback === "sending"
       ? {}
-      : { feedback: "open", correcting: false, message: "" }),
+      : { feedback: "open", correcting: false, correction: "", message: "" }),
   });
+  // an answer the person asked for: bring its question into view (a small phone, a landscape screen)
+  if (explicit) ui.feedback.scrollIntoView({ block: "nearest" });
 }
 
 function clear() {
@@ -163,20 +202,15 @@ function digitCount() {
   return state.result?.digits?.length || 1;
 }
 
+/** Yes is only offered for a recognised answer (see renderFeedback). */
 function answerYes() {
-  const { answer } = state.result;
-  if (answer === null) {
-    say("Thanks! Drawings the models can't read as digits are not used for training.");
-    update({ feedback: "done" });
-    return;
-  }
-  teach(answer);
+  teach(state.result.answer);
 }
 
 function answerNo() {
   const multi = digitCount() > 1;
   if (multi) ui.correctDigits.value = state.result.answer ?? "";
-  update({ correcting: true, message: "" });
+  update({ correcting: true, message: "", correction: multi ? ui.correctDigits.value : ui.correctDigit.value });
   (multi ? ui.correctDigits : ui.correctDigit).focus();
 }
 
@@ -238,12 +272,19 @@ function render(state) {
   const shown = digits[Math.min(state.selected, digits.length - 1)] ?? null;
 
   ui.live.checked = state.live;
-  ui.predict.disabled = state.waiting;
+  ui.predict.disabled = state.waiting || !state.hasInk;
+  ui.undo.disabled = !state.hasInk;
   setText(ui.predict, state.waiting ? "Predicting…" : "Predict");
   ui.results.setAttribute("aria-busy", String(state.waiting));
   setText(ui.version, state.version === null ? "Model version …" : `Model version ${state.version}`);
 
   ui.placeholder.hidden = answered;
+  setText(
+    ui.placeholder,
+    `Draw one digit, large and in the middle — or several side by side. ${
+      state.live ? "The answer appears as you draw." : "Then press Predict."
+    }`,
+  );
   ui.verdict.hidden = !answered;
   ui.verdict.classList.toggle("verdict--stale", state.stale);
   setText(ui.answerLabel, error ? "Sorry" : state.stale ? "The models said (drawing changed)" : "The models say");
@@ -251,25 +292,20 @@ function render(state) {
   setText(ui.answer, error || (unreadable ? result.message : (result?.answer ?? "")));
   ui.answer.classList.toggle("answer--message", Boolean(error) || unreadable);
   setText(ui.answerNote, result && !unreadable ? (result.message ?? "") : "");
-  // on a phone the result card is below the pad: repeat the answer where the finger is
-  ui.quickAnswer.hidden = result === null;
-  ui.quickAnswer.classList.toggle("quick-answer--stale", state.stale);
-  setText(ui.quickAnswer, result === null ? "" : `The models say: ${result.answer ?? "not a digit?"}`);
   renderPreview(error ? "" : (result?.input_preview ?? ""));
 
   renderBoxes(result, state);
   renderTabs(error ? [] : digits, state.selected);
-  ui.chartBlock.hidden = shown === null;
   ui.info.hidden = shown === null;
   if (shown !== null) {
-    renderChart(shown.models);
+    renderChart(shown.models, shown.answer === null);
     renderTable(shown.models);
   }
   ui.showInfo.setAttribute("aria-expanded", String(state.showInfo));
-  setText(ui.showInfo, state.showInfo ? "Hide info" : "Show info");
+  setText(ui.showInfo, state.showInfo ? "Hide details" : "Show details");
   ui.infoPanel.hidden = !state.showInfo;
 
-  renderFeedback(state, digits.length);
+  renderFeedback(state, digits.length, unreadable);
 }
 
 function renderPreview(source) {
@@ -301,7 +337,8 @@ function renderTabs(digits, selected) {
 }
 
 let chartFor = null;
-function renderChart(models) {
+/** One histogram per model; `overruled`: the answer rule found no digit, so no guess is shown as the answer. */
+function renderChart(models, overruled) {
   if (chartFor === models) return;
   chartFor = models;
   ui.chart.replaceChildren(
@@ -315,9 +352,14 @@ function renderChart(models) {
           "figcaption",
           {},
           h("span", { class: "bars__name" }, name),
-          best ? h("span", { class: "bars__best" }, `${best.digit} · ${formatPercent(best.probability)}`) : null,
+          best
+            ? h("span", { class: "bars__best" }, `${overruled ? "guess " : ""}${best.digit} · ${formatPercent(best.probability)}`)
+            : null,
         ),
-        digitHistogram(top, { label: `${name}: ${top.map(({ digit, probability }) => `${digit} ${formatPercent(probability)}`).join(", ")}` }),
+        digitHistogram(top, {
+          label: `${name}: ${top.map(({ digit, probability }) => `${digit} ${formatPercent(probability)}`).join(", ")}`,
+          highlight: !overruled,
+        }),
       );
     }),
   );
@@ -342,11 +384,23 @@ function renderTable(models) {
   );
 }
 
-function renderFeedback(state, count) {
+function renderFeedback(state, count, unreadable) {
   const { feedback } = state;
   ui.feedback.hidden = state.result === null;
   const locked = feedback === "sending" || feedback === "done" || state.stale;
   for (const button of [ui.yes, ui.no, ui.notDigit]) button.disabled = locked;
+  // "Can't recognize": a plain Yes would be ambiguous, so the two answers say what they mean
+  setText(ui.question, unreadable ? "Is it really not a digit?" : "Is it correct?");
+  ui.yes.hidden = unreadable;
+  setText(ui.no, unreadable ? "It is a digit" : "No");
+  setText(ui.notDigit, unreadable ? "Right, it's not a digit" : "It's not a digit");
+  const answer = state.result?.answer ?? null;
+  const same = state.correcting && answer !== null && state.correction === answer;
+  ui.sameHint.hidden = !same;
+  setText(
+    ui.sameHint,
+    !same ? "" : count > 1 ? "That is what the models said: change the digits that are wrong." : `The models said ${answer} too. If ${answer} is right, answer Yes.`,
+  );
   ui.consent.disabled = feedback === "sending" || feedback === "done";
   ui.no.setAttribute("aria-expanded", String(state.correcting));
   ui.correction.hidden = !state.correcting;
@@ -362,6 +416,14 @@ function renderFeedback(state, count) {
 // ---- events --------------------------------------------------------------------------------------
 
 ui.clear.addEventListener("click", clear);
+ui.undo.addEventListener("click", () => pad.undo());
+ui.penSize.addEventListener("change", () => {
+  pad.penWidth = PEN_SIZES[ui.penSize.value];
+  remember(PEN_KEY, ui.penSize.value);
+});
+ui.consent.addEventListener("change", () => remember(CONSENT_KEY, ui.consent.checked ? "yes" : "no"));
+ui.correctDigit.addEventListener("change", () => update({ correction: ui.correctDigit.value }));
+ui.correctDigits.addEventListener("input", () => update({ correction: ui.correctDigits.value.replace(/\s+/g, "") }));
 ui.predict.addEventListener("click", () => predict({ explicit: true }));
 ui.live.addEventListener("change", () => {
   update({ live: ui.live.checked });
@@ -377,8 +439,14 @@ ui.no.addEventListener("click", answerNo);
 ui.notDigit.addEventListener("click", notADigit);
 ui.correction.addEventListener("submit", submitCorrection);
 document.addEventListener("keydown", (event) => {
-  const typing = event.target.closest?.("input, select, textarea");
-  if (event.key === "Escape" && !typing) clear();
+  // a text field keeps its own Ctrl+Z; a field or a picker keeps its own Esc
+  if (event.target.closest?.("input[type=text], textarea")) return;
+  if (event.key === "Escape" && !event.target.closest?.("input, select")) clear();
+  const undoKeys = (event.ctrlKey || event.metaKey) && !event.shiftKey && !event.altKey && event.key.toLowerCase() === "z";
+  if (undoKeys) {
+    event.preventDefault();
+    pad.undo();
+  }
 });
 
 render(state);

@@ -1,5 +1,6 @@
 // The gallery page: collected samples newest first, filtered by digit, paged with the API's cursors;
-// with the admin token typed in, each sample can be relabelled (PATCH) or deleted (DELETE).
+// a sample opens in a larger view with its details and a download link; behind "Admin", with the
+// admin token typed in, each sample can be relabelled (PATCH) or deleted (DELETE).
 
 import { ApiError, getJSON } from "./api.js";
 import { find, h, setText } from "./dom.js";
@@ -14,7 +15,20 @@ const ui = {
   message: find("gallery-message"),
   list: find("gallery-list"),
   token: find("admin-token"),
+  adminOpen: find("admin-open"),
+  admin: find("[data-admin]"),
+  dialog: find("sample-dialog"),
+  dialogDigit: find("sample-dialog-digit"),
+  dialogImage: find("[data-sample-image]"),
+  dialogFacts: {
+    digit: find("[data-sample-digit]"),
+    source: find("[data-sample-source]"),
+    created: find("[data-sample-created]"),
+    id: find("[data-sample-id]"),
+  },
+  download: find("sample-download"),
 };
+const SOURCES = { feedback: "a correction on the draw page", collect: "the collect page" };
 
 let state = {
   digit: "", // "" = every digit
@@ -25,6 +39,7 @@ let state = {
   loading: false,
   busy: new Set(), // sample ids with a change in flight
   token: "",
+  adminShown: false,
   message: "",
   messageKind: "info",
 };
@@ -119,6 +134,24 @@ function formatTime(created) {
   return Number.isNaN(date.getTime()) ? "" : date.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
 }
 
+function imageURL(sample) {
+  return `/api/samples/${encodeURIComponent(sample.sample_id)}.png`;
+}
+
+function openSample(sample) {
+  const { digit, source, created, id } = ui.dialogFacts;
+  setText(ui.dialogDigit, String(sample.digit));
+  ui.dialogImage.src = imageURL(sample);
+  ui.dialogImage.alt = `A drawing labelled ${sample.digit}, enlarged`;
+  setText(digit, String(sample.digit));
+  setText(source, SOURCES[sample.source] ?? sample.source);
+  setText(created, formatTime(sample.created));
+  setText(id, sample.sample_id);
+  ui.download.href = imageURL(sample);
+  ui.download.setAttribute("download", `digit${sample.digit}__${sample.sample_id}.png`);
+  ui.dialog.showModal();
+}
+
 function sampleCard(sample, { admin: isAdmin, busy }) {
   const picker = h(
     "select",
@@ -129,17 +162,16 @@ function sampleCard(sample, { admin: isAdmin, busy }) {
   save.addEventListener("click", () => relabel(sample, Number(picker.value)));
   const del = h("button", { type: "button", class: "button button--danger", "data-testid": "delete", disabled: busy }, "Delete");
   del.addEventListener("click", () => remove(sample));
+  const open = h(
+    "button",
+    { type: "button", class: "sample__open", "data-testid": "sample-open", "aria-label": `Open the drawing of a ${sample.digit}` },
+    h("img", { class: "sample__img", src: imageURL(sample), alt: "", loading: "lazy", width: 120, height: 120 }),
+  );
+  open.addEventListener("click", () => openSample(sample));
   return h(
     "li",
     { class: "sample", "data-sample-id": sample.sample_id, "data-testid": "gallery-sample" },
-    h("img", {
-      class: "sample__img",
-      src: `/api/samples/${encodeURIComponent(sample.sample_id)}.png`,
-      alt: `A drawing labelled ${sample.digit}`,
-      loading: "lazy",
-      width: 120,
-      height: 120,
-    }),
+    open,
     h("span", { class: "sample__digit", "data-testid": "sample-digit" }, String(sample.digit)),
     h("span", { class: "sample__meta" }, `${sample.source} · ${formatTime(sample.created)}`),
     isAdmin ? h("div", { class: "sample__admin" }, picker, save, del) : null,
@@ -153,7 +185,10 @@ function render(state) {
   setText(ui.page, `Page ${state.page + 1}`);
   setText(ui.message, state.message);
   ui.message.dataset.kind = state.messageKind;
-  const isAdmin = state.token.trim() !== "";
+  ui.admin.hidden = !state.adminShown;
+  ui.adminOpen.setAttribute("aria-expanded", String(state.adminShown));
+  setText(ui.adminOpen, state.adminShown ? "Hide admin" : "Admin");
+  const isAdmin = state.adminShown && state.token.trim() !== "";
   ui.list.replaceChildren(
     ...state.samples.map((sample) => sampleCard(sample, { admin: isAdmin, busy: state.busy.has(sample.sample_id) })),
   );
@@ -166,5 +201,13 @@ ui.digit.addEventListener("change", () => {
 ui.newer.addEventListener("click", () => load(state.page - 1));
 ui.older.addEventListener("click", () => load(state.page + 1));
 ui.token.addEventListener("input", () => update({ token: ui.token.value }));
+ui.adminOpen.addEventListener("click", () => {
+  update({ adminShown: !state.adminShown });
+  if (state.adminShown) ui.token.focus();
+});
+// a click on the backdrop (outside the dialog's box) closes it too
+ui.dialog.addEventListener("click", (event) => {
+  if (event.target === ui.dialog) ui.dialog.close();
+});
 
 load(0);
