@@ -166,24 +166,47 @@ class LocalBlobStore:
         return self._path(key).is_file()
 
     def list(self, prefix: str, start_after: str = "", limit: int | None = None) -> list[str]:
-        """Walk the directory that holds ``prefix``; temp files are never listed."""
+        """Walk the directories under ``prefix`` in key order, stopping after ``limit`` keys.
+
+        Directories wholly before ``start_after`` or outside ``prefix`` are never read, so a
+        page of a nested key layout costs the few directories it touches, not the whole tree.
+        Temp files are never listed.
+        """
         _check_prefix(prefix)
         _check_limit(limit)
-        folder, _, name_start = prefix.rpartition("/")
-        base = self.root / folder if folder else self.root
-        keys = []
-        for dirpath, dirnames, filenames in os.walk(base):
-            rel = os.path.relpath(dirpath, self.root).replace(os.sep, "/")
-            rel = "" if rel == "." else rel + "/"
-            if dirpath == str(base):
-                dirnames[:] = [d for d in dirnames if d.startswith(name_start)]
-            keys.extend(
-                rel + name
-                for name in filenames
-                if not name.startswith(".") and (rel + name).startswith(prefix)
-            )
-        keys = sorted(k for k in keys if k > start_after)
-        return keys if limit is None else keys[:limit]
+        keys: list[str] = []
+        if limit == 0:
+            return keys
+        folder = prefix.rpartition("/")[0]
+        for key in self._sorted_keys(f"{folder}/" if folder else "", prefix, start_after):
+            keys.append(key)
+            if limit is not None and len(keys) >= limit:
+                break
+        return keys
+
+    def _sorted_keys(self, folder: str, prefix: str, start_after: str) -> Iterator[str]:
+        """Keys under ``folder`` ("" or "a/b/") that start with ``prefix`` and follow ``start_after``, ascending."""
+        try:
+            with os.scandir(self.root / folder if folder else self.root) as entries:
+                # A directory's keys all start with "name/": sorting it as that keeps key order.
+                names = [
+                    entry.name + "/" if entry.is_dir() else entry.name
+                    for entry in entries
+                    if not entry.name.startswith(".")
+                ]
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        except OSError as err:
+            raise StoreUnavailable(f"local store cannot list {folder!r}: {err}") from err
+        for name in sorted(names):
+            key = folder + name
+            if not name.endswith("/"):
+                if key > start_after and key.startswith(prefix):
+                    yield key
+            elif (key.startswith(prefix) or prefix.startswith(key)) and (
+                key > start_after or start_after.startswith(key)
+            ):
+                yield from self._sorted_keys(key, prefix, start_after)
 
     def delete(self, key: str) -> None:
         """Unlink the file if present (directories stay: a concurrent put may need them)."""

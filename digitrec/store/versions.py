@@ -17,7 +17,10 @@ Non-version happenings (a refused update) go to an append-only event log under
 ``events/``.
 
 ``latest()`` is what followers poll: one stat() on a local store when nothing
-changed, one short list call on S3 (callers throttle how often).
+changed, one short list call on S3 (callers throttle how often). Versions have no
+gaps, so ``page()`` reads a page of the history, newest first, straight from the
+record keys (several GETs at once), without listing them; ``events_between()``
+lists only the events from a time on (event ids carry their time).
 """
 
 from __future__ import annotations
@@ -26,16 +29,21 @@ import json
 import re
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from digitrec.store.blobs import BlobNotFound, BlobStore, StoreUnavailable
-from digitrec.store.samples import id_time, iso_utc, new_id
+from digitrec.store.samples import id_time, iso_utc, new_id, time_prefix
 
 _VERSION_KEY = re.compile(r"versions/(\d{10})\.json", re.ASCII)
 _WEIGHTS_KEY = re.compile(r"weights/(\d{10})-[0-9a-f]{32}\.npz", re.ASCII)
 _RESERVED = frozenset({"version", "parent", "created", "weights_key"})
+_EVENT_KEY = re.compile(r"events/([0-9a-z]{26})\.json", re.ASCII)
+_EVENTS_BATCH = 1000
+# A page's records are independent GETs: on S3 their latency overlaps instead of adding up.
+_READS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="version-reads")
 
 
 def _version_key(version: int) -> str:
@@ -239,6 +247,45 @@ class ModelHistory:
                 self._events[key] = json.loads(self.blobs.get(key))
             events.append(dict(self._events[key]))  # a copy: callers may change theirs
         return events
+
+    def events_between(self, after: str | None, until: str | None) -> list[dict[str, Any]]:
+        """Logged events created in (``after``, ``until``] (ISO 8601 UTC as ``iso_utc`` writes;
+        None: unbounded), oldest first. Lists from ``after`` on and reads only those events."""
+        start_after = f"events/{time_prefix(after)}" if after is not None else ""
+        chosen = []
+        while True:
+            keys = self.blobs.list("events/", start_after=start_after, limit=_EVENTS_BATCH)
+            for key in keys:
+                match = _EVENT_KEY.fullmatch(key)
+                if not match:
+                    continue
+                created = id_time(match[1])
+                if until is not None and created > until:
+                    return self._read_events(chosen)
+                if after is None or created > after:
+                    chosen.append(key)
+            if len(keys) < _EVENTS_BATCH:
+                return self._read_events(chosen)
+            start_after = keys[-1]
+
+    def _read_events(self, keys: list[str]) -> list[dict[str, Any]]:
+        missing = [key for key in keys if key not in self._events]
+        for key, body in zip(missing, _READS.map(self.blobs.get, missing), strict=True):
+            self._events[key] = json.loads(body)
+        return [dict(self._events[key]) for key in keys]  # copies: callers may change theirs
+
+    def page(self, limit: int, below: int | None = None) -> list[VersionRecord]:
+        """Up to ``limit`` records newest first, from the latest version (or from ``below - 1``) down.
+
+        Only the page's records are read (those not cached, several at once).
+        """
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValueError("limit must be a positive integer")
+        top = self.latest() if below is None else min(below - 1, self.latest())
+        versions = list(range(top, max(top - limit, 0), -1))
+        missing = [version for version in versions if version not in self._records]
+        list(_READS.map(self.get, missing))  # each get() caches its record
+        return [self.get(version) for version in versions]
 
     def get(self, version: int) -> VersionRecord:
         """The record of ``version``; KeyError if it does not exist (or is 0)."""
