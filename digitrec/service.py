@@ -362,7 +362,7 @@ class DigitService:
         return self._primed(npz_chunks(labelled_inputs(self.samples)))
 
     def export_csv(self) -> Iterator[bytes]:
-        """Every sample as the pieces of a Kaggle-style CSV: header label,pixel0..pixel783, one row per sample.
+        """Every sample as the pieces of a Kaggle-style CSV: label,pixel0..pixel783, a row per sample.
 
         The first rows are read before this returns; a store outage later cuts the file short.
         """

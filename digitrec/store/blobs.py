@@ -185,7 +185,7 @@ class LocalBlobStore:
         return keys
 
     def _sorted_keys(self, folder: str, prefix: str, start_after: str) -> Iterator[str]:
-        """Keys under ``folder`` ("" or "a/b/") that start with ``prefix`` and follow ``start_after``, ascending."""
+        """Keys under ``folder`` ("" or "a/b/") starting with ``prefix``, after ``start_after``, ascending."""
         try:
             with os.scandir(self.root / folder if folder else self.root) as entries:
                 # A directory's keys all start with "name/": sorting it as that keeps key order.
