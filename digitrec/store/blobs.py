@@ -17,6 +17,7 @@ import re
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -35,6 +36,8 @@ _S3_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 
 _UNAVAILABLE_CODES = frozenset(
     {"NoSuchBucket", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"}
 )
+# S3 answers a GET after milliseconds of latency, not CPU: a batch of GETs overlaps them.
+_S3_READS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="s3-reads")
 # A directory's mtime is only trusted as a change token once it is this old, because
 # two changes within one filesystem timestamp tick would otherwise look like one.
 _MTIME_SETTLE_NS = 1_000_000_000
@@ -63,6 +66,9 @@ class BlobStore(Protocol):
 
     def exists(self, key: str) -> bool:
         """Whether ``key`` holds a blob."""
+
+    def read_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """Each key's bytes, None for a missing key; as fast as the backend allows."""
 
     def list(self, prefix: str, start_after: str = "", limit: int | None = None) -> list[str]:
         """Keys starting with ``prefix`` and greater than ``start_after``, ascending."""
@@ -164,6 +170,18 @@ class LocalBlobStore:
     def exists(self, key: str) -> bool:
         """Whether a file holds ``key``."""
         return self._path(key).is_file()
+
+    def read_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """Each file's bytes (None if missing), read one after another with plain paths."""
+        root = str(self.root)
+        blobs: list[bytes | None] = []
+        for key in keys:
+            try:
+                with _local_errors(key, reading=True), open(os.path.join(root, check_key(key)), "rb") as f:
+                    blobs.append(f.read())
+            except BlobNotFound:
+                blobs.append(None)
+        return blobs
 
     def list(self, prefix: str, start_after: str = "", limit: int | None = None) -> list[str]:
         """Walk the directories under ``prefix`` in key order, stopping after ``limit`` keys.
@@ -324,6 +342,16 @@ class S3BlobStore:
             if _error_code(err)[1] == 404:
                 return False
             raise
+
+    def read_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """Each object's bytes (None if missing), several GETs in flight at once."""
+        return list(_S3_READS.map(self._get_or_none, keys))
+
+    def _get_or_none(self, key: str) -> bytes | None:
+        try:
+            return self.get(key)
+        except BlobNotFound:
+            return None
 
     def list(self, prefix: str, start_after: str = "", limit: int | None = None) -> list[str]:
         """ListObjectsV2 from ``start_after``, following continuation tokens up to ``limit``."""

@@ -7,9 +7,9 @@ plain strings, and the creation time is read back from the id itself.
 
 Layout in the blob store, for a sample of digit 3 from feedback::
 
-    samples/digit3__<id>.png                                the drawing, written first
-    catalog/digit3/<t>/<t>/<t>/<entry>.json                 the digit's listing entry
-    catalog/all/<t>/<t>/<t>/<entry>.json                    the record, written last
+    samples/digit3__<id>.png              the drawing, written first
+    catalog/digit3/<t>/<t>/<t>/<entry>    the digit's listing entry (empty)
+    catalog/all/<t>/<t>/<t>/<entry>       the model input, written last
 
 where ``<entry>`` is ``<inverted id>__3__feedback__<id>``. The inverted id (every
 character replaced by its complement in the alphabet) sorts newest first, and
@@ -18,28 +18,24 @@ of about 9.5 hours, 18 minutes and 33 ms), so no folder grows with the dataset
 and a page, with or without a digit, reads only the few folders it touches (one
 bounded list call on S3). The ``all`` entry is the commit point: a drawing
 without it is invisible. Its key alone carries everything a listing shows; its
-body holds the record and the model input (the 28x28 uint8 the models saw),
-so exporting or retraining reads one small file per sample and never
-preprocesses again. Samples stored without an input get it written back on
-first need (``save_model_input``). Entries of the earlier flat layout
-(``index/<entry>.json``) are moved into the catalog on first use.
+body is the model input (the 28x28 uint8 the models saw, 784 bytes row by row,
+ink = 255), so exporting or retraining reads one small file per sample and
+never preprocesses again. A sample stored without one has an empty body and gets
+its input written back on first need (``save_model_input``). Entries of the
+earlier flat layout (``index/<entry>.json``) move into the catalog on first use.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 import secrets
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
-from digitrec.store.blobs import BlobNotFound, BlobStore, S3BlobStore
+from digitrec.store.blobs import BlobNotFound, BlobStore
 
 ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, ascending in ASCII
 SOURCES = ("feedback", "collect")
@@ -47,6 +43,7 @@ _TIME_CHARS = 11  # 55 bits of microseconds: good until the year 3111
 _RANDOM_CHARS = 15
 _ID = re.compile(f"[{ALPHABET}]{{26}}", re.ASCII)
 _INVERT = str.maketrans(ALPHABET, ALPHABET[::-1])
+_AS_PYTHON_BASE32 = str.maketrans(ALPHABET, "0123456789abcdefghijklmnopqrstuv")  # int(text, 32)'s digits
 _ENTRY = re.compile(
     rf"(?P<inverted>[{ALPHABET}]{{26}})__(?P<digit>[0-9])__(?P<source>{'|'.join(SOURCES)})"
     rf"__(?P<sample_id>[{ALPHABET}]{{26}})",
@@ -56,8 +53,6 @@ _SCAN_BATCH = 1000  # catalog keys fetched per list call when reading every samp
 MODEL_INPUT_BYTES = 28 * 28  # a model input: 28x28 uint8, row by row, ink = 255
 _BUCKETS = ((0, 4), (4, 6), (6, 8))  # the folders' slices of the inverted id (see the docstring)
 _LEGACY = "index/"  # the earlier flat layout
-# S3 answers each GET in milliseconds of latency, not CPU: reading a batch of entries overlaps them.
-_S3_READS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="sample-reads")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 _clock_lock = threading.Lock()
@@ -88,9 +83,7 @@ def new_id() -> str:
 
 def id_time(any_id: str) -> str:
     """The creation time encoded in an id, as ISO 8601 UTC with microseconds."""
-    micros = 0
-    for char in any_id[:_TIME_CHARS]:
-        micros = micros * 32 + ALPHABET.index(char)
+    micros = int(any_id[:_TIME_CHARS].translate(_AS_PYTHON_BASE32), 32)
     return iso_utc(_EPOCH + timedelta(microseconds=micros))
 
 
@@ -129,7 +122,7 @@ def _folders(name: str) -> str:
 
 def _catalog_key(name: str, digit: int | None = None) -> str:
     """The entry ``name``'s key in the catalog of every sample (``digit`` None) or of one digit."""
-    return f"{_catalog_prefix(digit)}{_folders(name)}/{name}.json"
+    return f"{_catalog_prefix(digit)}{_folders(name)}/{name}"
 
 
 def _catalog_prefix(digit: int | None) -> str:
@@ -162,21 +155,9 @@ def _check_model_input(model_input: bytes | None) -> None:
         raise ValueError(f"a model input is {MODEL_INPUT_BYTES} bytes (28x28 uint8)")
 
 
-def _entry_body(record: SampleRecord, model_input: bytes | None) -> bytes:
-    body = record.to_json()
-    if model_input is not None:
-        body["input"] = base64.b64encode(model_input).decode("ascii")
-    return json.dumps(body).encode()
-
-
 def _stored_input(body: bytes) -> bytes | None:
-    """The model input held in an entry's body; None when it has none (or a damaged one)."""
-    try:
-        encoded = json.loads(body).get("input")
-        data = base64.b64decode(encoded, validate=True) if isinstance(encoded, str) else None
-    except (ValueError, AttributeError, binascii.Error):
-        return None
-    return data if data is not None and len(data) == MODEL_INPUT_BYTES else None
+    """The model input an entry's body holds; None when it has none yet (an empty body)."""
+    return body if len(body) == MODEL_INPUT_BYTES else None
 
 
 class SampleStore:
@@ -205,9 +186,9 @@ class SampleStore:
     def _commit(self, record: SampleRecord, model_input: bytes | None) -> None:
         name = _entry_name(record.sample_id, record.digit, record.source)
         digit_key = _catalog_key(name, record.digit)
-        self.blobs.put(digit_key, b"{}")
+        self.blobs.put(digit_key, b"")
         try:
-            self.blobs.put(_catalog_key(name), _entry_body(record, model_input))
+            self.blobs.put(_catalog_key(name), model_input or b"")
         except BaseException:
             self.blobs.delete(digit_key)  # the sample is not stored: its digit must not list it
             raise
@@ -297,21 +278,13 @@ class SampleStore:
     def entries(self) -> Iterator[tuple[SampleRecord, bytes | None]]:
         """Every sample with its stored model input (784 bytes, or None if it has none yet), newest first.
 
-        Reads one catalog entry per sample, a batch of keys at a time (on S3 several at once).
+        Reads one catalog entry per sample, a batch of keys at a time (``read_many``).
         """
         for batch in self._scan_batches():
-            bodies = (_S3_READS.map if isinstance(self.blobs, S3BlobStore) else map)(
-                self._entry_or_none, [key for _record, key in batch]
-            )
+            bodies = self.blobs.read_many([key for _record, key in batch])
             for (record, _key), body in zip(batch, bodies, strict=True):
                 if body is not None:  # else deleted while we were iterating
                     yield record, _stored_input(body)
-
-    def _entry_or_none(self, key: str) -> bytes | None:
-        try:
-            return self.blobs.get(key)
-        except BlobNotFound:
-            return None
 
     def save_model_input(self, record: SampleRecord, model_input: bytes) -> None:
         """Write back the model input of a sample stored without one (computed from its PNG)."""
@@ -320,7 +293,7 @@ class SampleStore:
         _check_model_input(model_input)
         key = _catalog_key(_entry_name(record.sample_id, record.digit, record.source))
         if self.blobs.exists(key):  # not a sample deleted or relabelled meanwhile
-            self.blobs.put(key, _entry_body(record, model_input))
+            self.blobs.put(key, model_input)
 
     def model_input(self, sample_id: str) -> bytes | None:
         """The stored model input of ``sample_id`` (None if it has none yet); KeyError if unknown."""
