@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from bench import dataset
 from bench.client import KeepAliveConnection, post_json_request, run_requests
 from bench.drawings import Drawing, benchmark_drawings
 from bench.report import check_targets, format_table, latency_summary
@@ -65,11 +66,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--output", type=Path, default=ROOT / "bench" / "results.json", help="where to write the JSON"
     )
+    parser.add_argument("--dataset", type=int, help="dataset scenario samples (5000; quick 200; 0: none)")
     args = parser.parse_args(argv)
     results = run_benchmark(QUICK if args.quick else FULL, args.workers)
+    samples = args.dataset if args.dataset is not None else 200 if args.quick else 5000
+    if samples:
+        results["dataset"] = dataset.run_local(samples, args.workers)
     results["mode"] = "quick" if args.quick else "full"
     args.output.write_text(json.dumps(results, indent=2) + "\n")
     sys.stdout.write(format_table(results) + f"\n\nwritten to {args.output}\n")
+    if samples:
+        sys.stdout.write(dataset.format_results(results["dataset"]) + "\n")
     return 0
 
 
