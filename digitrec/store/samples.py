@@ -54,6 +54,7 @@ MODEL_INPUT_BYTES = 28 * 28  # a model input: 28x28 uint8, row by row, ink = 255
 _BUCKETS = ((0, 4), (4, 6), (6, 8))  # the folders' slices of the inverted id (see the docstring)
 _LEGACY = "index/"  # the earlier flat layout
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NAIVE_EPOCH = datetime(1970, 1, 1)
 
 _clock_lock = threading.Lock()
 _last_micros = 0
@@ -84,7 +85,8 @@ def new_id() -> str:
 def id_time(any_id: str) -> str:
     """The creation time encoded in an id, as ISO 8601 UTC with microseconds."""
     micros = int(any_id[:_TIME_CHARS].translate(_AS_PYTHON_BASE32), 32)
-    return iso_utc(_EPOCH + timedelta(microseconds=micros))
+    moment = _NAIVE_EPOCH + timedelta(microseconds=micros)  # naive: no time-zone conversion per id
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond:06d}Z"
 
 
 def time_prefix(iso: str) -> str:
