@@ -144,7 +144,7 @@ def npz_chunks(items: Iterable[tuple[int, bytes]]) -> Iterator[bytes]:
                     np.lib.format.write_array_header_1_0(member, header)
                     while block := spool.read(CHUNK_BYTES):
                         member.write(block)
-                        if len(pipe.pending) >= CHUNK_BYTES:
+                        if pipe.pending:
                             yield pipe.take()
         yield pipe.take()
 
