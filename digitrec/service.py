@@ -397,14 +397,14 @@ class DigitService:
             raise InvalidRequest(f"limit must be a whole number from 1 to {MAX_LIST_LIMIT}.")
         below = _version_cursor(cursor)
         snapshot = self._follow(force=True)
-        # One record past the page: its time bounds the page's refused updates from below.
+        if below is not None and below > snapshot.version + 1:
+            raise InvalidRequest("The cursor is not valid; start again without it.")
+        # One record past the page: the refused updates shown are those after it, up to the
+        # page's newest version (the first page: up to now), so each appears on one page.
         records = self._stored(self.history.page, limit + 1, below)
         page, older = records[:limit], records[limit:]
         newer_than = older[0].created if older else None
-        try:
-            until = self._stored(self.history.get, below).created if below is not None else None
-        except KeyError:
-            raise InvalidRequest("The cursor is not valid; start again without it.") from None
+        until = page[0].created if below is not None and page else None
         events = self._stored(self.history.events_between, newer_than, until)
         latest = self._stored(self.history.get, snapshot.version) if snapshot.version > 0 else None
         return {
@@ -412,7 +412,7 @@ class DigitService:
             "latest": latest.to_json() if latest is not None else None,
             "originals": self.learner.baseline,
             "history": [record.to_json() for record in page],
-            "refused": [event for event in events if event.get("event") == "update_refused"],
+            "refused": [event for event in reversed(events) if event.get("event") == "update_refused"],
             "next_cursor": f"v{page[-1].version}" if older else None,
         }
 

@@ -285,3 +285,48 @@ def test_events_are_read_once(blobs: BlobStore) -> None:
     counting.calls.clear()
     assert [event["n"] for event in history.events()] == [1, 2]
     assert counting.calls == ["list", "get"]
+
+
+# --- the history in pages --------------------------------------------------------------------------
+
+
+def test_page_lists_newest_first_and_goes_on_below_a_version(blobs: BlobStore) -> None:
+    history = ModelHistory(blobs)
+    publish_chain(history, 7)
+    assert [r.version for r in history.page(3)] == [7, 6, 5]
+    assert [r.version for r in history.page(3, below=5)] == [4, 3, 2]
+    assert [r.version for r in history.page(3, below=2)] == [1]
+    assert history.page(3, below=1) == []
+    assert ModelHistory(blobs).page(5, below=99)[0].version == 7
+
+
+def test_a_page_of_a_fresh_history_reads_only_its_records(blobs: BlobStore) -> None:
+    publish_chain(ModelHistory(blobs), 30)
+    counting = CountingBlobs(blobs)
+    fresh = ModelHistory(counting)  # type: ignore[arg-type]
+    page = fresh.page(5, below=20)
+    assert [r.version for r in page] == [19, 18, 17, 16, 15]
+    assert [r.info["n"] for r in page] == [19, 18, 17, 16, 15]
+    assert counting.calls.count("get") == 5
+
+
+@pytest.mark.parametrize("limit", [0, -1, True, 2.5])
+def test_a_page_needs_a_positive_limit(blobs: BlobStore, limit: object) -> None:
+    with pytest.raises(ValueError):
+        ModelHistory(blobs).page(limit)  # type: ignore[arg-type]
+
+
+def test_events_between_gives_the_events_of_a_time_window(blobs: BlobStore) -> None:
+    history = ModelHistory(blobs)
+    history.record_event({"n": 0})
+    first = history.publish(0, None, {})
+    history.record_event({"n": 1})
+    history.record_event({"n": 2})
+    second = history.publish(1, None, {})
+    history.record_event({"n": 3})
+    assert first is not None and second is not None
+    fresh = ModelHistory(blobs)
+    assert [e["n"] for e in fresh.events_between(None, first.created)] == [0]
+    assert [e["n"] for e in fresh.events_between(first.created, second.created)] == [1, 2]
+    assert [e["n"] for e in fresh.events_between(second.created, None)] == [3]
+    assert [e["n"] for e in fresh.events_between(None, None)] == [0, 1, 2, 3]
