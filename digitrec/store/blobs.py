@@ -172,13 +172,18 @@ class LocalBlobStore:
         return self._path(key).is_file()
 
     def read_many(self, keys: Sequence[str]) -> list[bytes | None]:
-        """Each file's bytes (None if missing), read one after another with plain paths."""
+        """Each file's bytes (None if missing), read one after another with plain paths and fds."""
         root = str(self.root)
         blobs: list[bytes | None] = []
         for key in keys:
+            path = os.path.join(root, check_key(key))
             try:
-                with _local_errors(key, reading=True), open(os.path.join(root, check_key(key)), "rb") as f:
-                    blobs.append(f.read())
+                with _local_errors(key, reading=True):
+                    fd = os.open(path, os.O_RDONLY)
+                    try:
+                        blobs.append(_read_fd(fd))
+                    finally:
+                        os.close(fd)
             except BlobNotFound:
                 blobs.append(None)
         return blobs
@@ -251,6 +256,14 @@ class LocalBlobStore:
         if time.time_ns() - stat.st_mtime_ns < _MTIME_SETTLE_NS:
             return None
         return stat.st_ino, stat.st_mtime_ns
+
+
+def _read_fd(fd: int) -> bytes:
+    """Everything left in an open file (one read() for a small file)."""
+    chunks = []
+    while chunk := os.read(fd, 1 << 16):
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _unavailable(err: Exception) -> bool:
