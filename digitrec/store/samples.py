@@ -14,7 +14,7 @@ Layout in the blob store, for a sample of digit 3 from feedback::
 where ``<entry>`` is ``<inverted id>__3__feedback__<id>``. The inverted id (every
 character replaced by its complement in the alphabet) sorts newest first, and
 the ``<t>`` folders are its first 4, next 2 and next 2 characters (time windows
-of about 9.5 hours, 18 minutes and 33 ms), so no folder grows with the dataset
+of about 9.5 hours, 34 seconds and 33 ms), so no folder grows with the dataset
 and a page, with or without a digit, reads only the few folders it touches (one
 bounded list call on S3). The ``all`` entry is the commit point: a drawing
 without it is invisible. Its key alone carries everything a listing shows; its
