@@ -1,11 +1,11 @@
-"""`python -m bench [--quick] [--output PATH]`: measure the production server and a naive baseline.
+"""`python -m bench [--quick] [--output PATH] [--dataset N]`: the production server against a naive baseline.
 
 Times half of the naive baseline's calls in a subprocess, starts the `Procfile` command
 (gunicorn with gunicorn.conf.py) on 127.0.0.1 with a temporary local store and high
 rate limits, times POST /api/predict and POST /api/feedback with keep-alive clients,
 reads each worker's peak RSS from /proc, stops the server, then times the other half
-of the baseline. Prints a table and writes the numbers as JSON (bench/results.json by
-default).
+of the baseline. Then bench/dataset.py's scenario: listing and export over N stored
+samples. Prints a table and writes the numbers as JSON (bench/results.json by default).
 """
 
 from __future__ import annotations
