@@ -152,18 +152,20 @@ def npz_chunks(items: Iterable[tuple[int, bytes]]) -> Iterator[bytes]:
 def csv_chunks(items: Iterable[tuple[int, bytes]]) -> Iterator[bytes]:
     """(label, 784-byte image) pairs -> the pieces of a CSV file (UTF-8): `label,pixel0..pixel783`,
     one row per image, a few hundred rows per piece."""
-    yield (",".join(CSV_HEADER) + "\n").encode()
+    # The header goes out with the first rows: reading nothing before the first piece would
+    # hide a store that cannot be read until after the response has started.
+    piece = (",".join(CSV_HEADER) + "\n").encode()
     rows: list[bytes] = []
     for label, image in items:
         rows.append(bytes((label,)) + image)
         if len(rows) == _CSV_ROWS:
-            yield _csv_rows(rows)
-            rows = []
-    if rows:
-        yield _csv_rows(rows)
+            yield piece + _csv_rows(rows)
+            piece, rows = b"", []
+    yield piece + _csv_rows(rows) if rows else piece
 
 
 def _csv_rows(rows: list[bytes]) -> bytes:
+    """Label + 784 pixel bytes per row -> their CSV lines."""
     table = _DECIMAL[np.frombuffer(b"".join(rows), np.uint8).reshape(len(rows), PIXELS + 1)]
     return "".join(",".join(row) + "\n" for row in table.tolist()).encode()
 

@@ -28,7 +28,7 @@ from digitrec.dataset import (
     read_dataset,
 )
 from digitrec.drawing import preprocess_ink
-from digitrec.store import SampleStore, open_blob_store
+from digitrec.store import SampleStore, StoreUnavailable, open_blob_store
 from digitrec.web import create_app
 from tests.conftest import data_url
 
@@ -326,10 +326,10 @@ def test_streamed_npz_reads_back_as_numpy_writes_it_in_bounded_pieces():
 
 def test_streamed_csv_matches_the_csv_writer_row_for_row():
     rng = np.random.default_rng(1)
-    images = rng.integers(0, 256, (300, 784), dtype=np.uint8)
-    labels = rng.integers(0, 10, 300, dtype=np.uint8)
+    images = rng.integers(0, 256, (600, 784), dtype=np.uint8)
+    labels = rng.integers(0, 10, 600, dtype=np.uint8)
     pieces = list(csv_chunks(zip(labels.tolist(), (image.tobytes() for image in images), strict=True)))
-    assert len(pieces) > 2  # the header, then a few hundred rows per piece
+    assert len(pieces) == 3  # a few hundred rows per piece, the header with the first
     lines = b"".join(pieces).decode().splitlines()
     assert lines[0] == ",".join(CSV_HEADER)
     assert lines[1:] == [
@@ -354,3 +354,13 @@ def test_export_routes_stream_the_stored_inputs_newest_first(client, draw):
         "2",
         "1",
     ]
+
+
+@pytest.mark.parametrize("route", ["/api/export.npz", "/api/export.csv"])
+def test_an_export_while_the_store_is_down_is_a_503_with_a_sentence(app, route, monkeypatch):
+    def unreachable(*_args, **_kwargs):
+        raise StoreUnavailable("S3 list_objects_v2 failed: connection refused")
+
+    monkeypatch.setattr(app.extensions["digitrec"].samples.blobs, "list", unreachable)
+    response = app.test_client().get(route)
+    assert response.status_code == 503 and "unavailable" in response.get_json()["error"]
