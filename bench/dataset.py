@@ -1,5 +1,6 @@
-"""The dataset scenario of `python -m bench --dataset N`: listing and export over N stored samples.
+"""The dataset scenario: listing and export over N stored samples.
 
+`python -m bench.dataset N` (and `python -m bench --dataset N`, after the predict phases):
 N canvas-drawn samples are written through the store API (a pool of test-split digits
 drawn as browser canvas PNGs, each stored as its own sample with the model input the
 collect route would store), then the production server is started on that store and
@@ -7,7 +8,7 @@ timed: the first page of GET /api/samples (all digits and one digit), a walk ove
 page, GET /api/export.npz and GET /api/export.csv, while another client sends
 predictions meanwhile (their p99) and the workers' resident memory is sampled.
 
-`python -m bench --dataset-s3 N --versions V` does the S3 part on the moto server of
+`python -m bench.dataset N --s3 --versions V` does the S3 part on the moto server of
 tests/s3_server.py: the first page of N samples and the first GET /api/models of a
 fresh worker over V versions.
 """
