@@ -1,11 +1,11 @@
-"""`python -m bench [--quick] [--output PATH]`: measure the production server and a naive baseline.
+"""`python -m bench [--quick] [--output PATH] [--dataset N]`: the production server against a naive baseline.
 
 Times half of the naive baseline's calls in a subprocess, starts the `Procfile` command
 (gunicorn with gunicorn.conf.py) on 127.0.0.1 with a temporary local store and high
 rate limits, times POST /api/predict and POST /api/feedback with keep-alive clients,
 reads each worker's peak RSS from /proc, stops the server, then times the other half
-of the baseline. Prints a table and writes the numbers as JSON (bench/results.json by
-default).
+of the baseline. Then bench/dataset.py's scenario: listing and export over N stored
+samples. Prints a table and writes the numbers as JSON (bench/results.json by default).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from bench import dataset
 from bench.client import KeepAliveConnection, post_json_request, run_requests
 from bench.drawings import Drawing, benchmark_drawings
 from bench.report import check_targets, format_table, latency_summary
@@ -66,11 +67,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--output", type=Path, default=ROOT / "bench" / "results.json", help="where to write the JSON"
     )
+    parser.add_argument("--dataset", type=int, help="dataset scenario samples (5000; quick 200; 0: none)")
     args = parser.parse_args(argv)
     results = run_benchmark(QUICK if args.quick else FULL, args.workers)
+    samples = args.dataset if args.dataset is not None else 200 if args.quick else 5000
+    if samples:
+        results["dataset"] = dataset.run_local(samples, args.workers)
     results["mode"] = "quick" if args.quick else "full"
     args.output.write_text(json.dumps(results, indent=2) + "\n")
     sys.stdout.write(format_table(results) + f"\n\nwritten to {args.output}\n")
+    if samples:
+        sys.stdout.write(dataset.format_results(results["dataset"]) + "\n")
     return 0
 
 

@@ -118,14 +118,16 @@ def _predict(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     from digitrec.config import Settings
-    from digitrec.dataset import export_csv, export_npz
+    from digitrec.dataset import csv_chunks, labelled_inputs, npz_chunks
     from digitrec.store import SampleStore, open_blob_store
 
     settings = Settings.from_env()
-    write = export_csv if args.out.suffix.lower() == ".csv" else export_npz
-    data = write(SampleStore(open_blob_store(settings.store, settings.s3_endpoint_url)).all())
+    write = csv_chunks if args.out.suffix.lower() == ".csv" else npz_chunks
+    samples = SampleStore(open_blob_store(settings.store, settings.s3_endpoint_url))
     partial = args.out.with_name(args.out.name + ".partial")
-    partial.write_bytes(data)
+    with partial.open("wb") as out:
+        for chunk in write(labelled_inputs(samples)):
+            out.write(chunk)
     os.replace(partial, args.out)  # never leave a half-written file under the requested name
     print(f"wrote {args.out}")
     return 0

@@ -16,10 +16,12 @@ from __future__ import annotations
 import base64
 import functools
 import io
+import itertools
 import logging
 import threading
 import time
 import weakref
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +34,15 @@ from digitrec import answer as answers
 from digitrec.cnn import CNNFunctions, configure_threads
 from digitrec.config import Settings
 from digitrec.data import Digits
-from digitrec.dataset import DatasetError, export_csv, export_npz, import_dataset
+from digitrec.dataset import (
+    DatasetError,
+    csv_chunks,
+    import_dataset,
+    ink_model_input,
+    labelled_inputs,
+    npz_chunks,
+    to_uint8,
+)
 from digitrec.drawing import (
     EDGE,
     INK_THRESHOLD,
@@ -56,6 +66,7 @@ log = logging.getLogger(__name__)
 _STORE_WRITES = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sample-writes")
 MIN_REFRESH_SECONDS = 0.1  # the refresh thread's shortest pause (a local store's follow interval is 0)
 MAX_LIST_LIMIT = 200
+HISTORY_PAGE = 50  # versions per page of GET /api/models when no limit is given
 SAMPLE_MARGIN = 0.15  # padding around one digit of a multi-digit drawing when it is stored, x its size
 UNAVAILABLE = (
     "The drawing store is unavailable right now, so nothing was saved. Please try again in a minute."
@@ -263,7 +274,7 @@ class DigitService:
         pieces = [drawing.ink] if len(labels) == 1 else [_pad(ink) for ink in drawing.inks]
         # Encoding and writing (mostly waiting on the disk or S3) overlap with the models' answer
         # before learning; learning starts only once the sample is stored.
-        storing = _STORE_WRITES.submit(self._store_samples, pieces, labels)
+        storing = _STORE_WRITES.submit(self._store_samples, pieces, labels, to_uint8(drawing.inputs))
         snapshot = self.recognizer.snapshot
         probs = self.recognizer.predict(drawing.inputs, snapshot)
         predicted = [
@@ -292,10 +303,11 @@ class DigitService:
             result["sample_ids"] = sample_ids
         return result
 
-    def _store_samples(self, inks: list[np.ndarray], labels: list[int]) -> list[str]:
+    def _store_samples(self, inks: list[np.ndarray], labels: list[int], inputs: np.ndarray) -> list[str]:
+        """Each piece with its label and the model input the models saw (uint8 (K, 28, 28))."""
         return [
-            self._stored(self.samples.add, _to_png(ink), label, "feedback").sample_id
-            for ink, label in zip(inks, labels, strict=True)
+            self._stored(self.samples.add, _to_png(ink), label, "feedback", image.tobytes()).sample_id
+            for ink, label, image in zip(inks, labels, inputs, strict=True)
         ]
 
     def collect(self, image: bytes, digit: int) -> dict[str, Any]:
@@ -304,7 +316,8 @@ class DigitService:
         ink = decode_image(image, MAX_UPLOAD_PIXELS)
         if not (ink >= INK_THRESHOLD).any():
             raise BlankDrawing("Nothing is drawn.")
-        record = self._stored(self.samples.add, _to_png(ink), digit, "collect")
+        image = ink_model_input(ink)
+        record = self._stored(self.samples.add, _to_png(ink), digit, "collect", image.tobytes())
         return {"sample_id": record.sample_id}
 
     def list_samples(self, digit: int | None = None, limit: int = 50, cursor: str | None = None) -> dict:
@@ -348,13 +361,25 @@ class DigitService:
         except KeyError:
             raise NotFound("There is no sample with this id.") from None
 
-    def export(self) -> bytes:
-        """Every sample as an npz: images uint8 (N, 28, 28), labels uint8 (N,)."""
-        return self._stored(lambda: export_npz(list(self.samples.all())))
+    def export(self) -> Iterator[bytes]:
+        """Every sample as the pieces of an npz: images uint8 (N, 28, 28), labels uint8 (N,).
 
-    def export_csv(self) -> bytes:
-        """Every sample as a Kaggle-style CSV: header label,pixel0..pixel783, one row per sample."""
-        return self._stored(lambda: export_csv(list(self.samples.all())))
+        Every sample is read before this returns (a store outage raises ServiceUnavailable
+        here); the pieces are then compressed as they are taken.
+        """
+        return self._primed(npz_chunks(labelled_inputs(self.samples)))
+
+    def export_csv(self) -> Iterator[bytes]:
+        """Every sample as the pieces of a Kaggle-style CSV: label,pixel0..pixel783, a row per sample.
+
+        The first rows are read before this returns; a store outage later cuts the file short.
+        """
+        return self._primed(csv_chunks(labelled_inputs(self.samples)))
+
+    def _primed(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        """`chunks` with its first piece made now, so a store outage at the start is a 503."""
+        first = self._stored(next, chunks, b"")
+        return itertools.chain([first], chunks)
 
     def import_samples(self, data: bytes) -> dict[str, Any]:
         """Store an npz or CSV file's images as collect samples (admin): {"imported": n}.
@@ -369,16 +394,34 @@ class DigitService:
 
     # --- model versions -----------------------------------------------------------------------
 
-    def models(self) -> dict[str, Any]:
-        """The current version, every version's record and the refused updates."""
+    def models(self, limit: int = HISTORY_PAGE, cursor: str | None = None) -> dict[str, Any]:
+        """The current version, a page of version records newest first, and the refused updates
+        between them: {"version", "latest", "originals", "history", "refused", "next_cursor"}.
+
+        `latest` is the current version's record (None for the originals); `cursor` is the
+        `next_cursor` of the previous page (None on the last page). Reads only the page's records.
+        """
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIST_LIMIT:
+            raise InvalidRequest(f"limit must be a whole number from 1 to {MAX_LIST_LIMIT}.")
+        below = _version_cursor(cursor)
         snapshot = self.refresh()
-        history = self._stored(self.history.history)
-        events = self._stored(self.history.events)
+        if below is not None and below > snapshot.version + 1:
+            raise InvalidRequest("The cursor is not valid; start again without it.")
+        # One record past the page: the refused updates shown are those after it, up to the
+        # page's newest version (the first page: up to now), so each appears on one page.
+        records = self._stored(self.history.page, limit + 1, below)
+        page, older = records[:limit], records[limit:]
+        newer_than = older[0].created if older else None
+        until = page[0].created if below is not None and page else None
+        events = self._stored(self.history.events_between, newer_than, until)
+        latest = self._stored(self.history.get, snapshot.version) if snapshot.version > 0 else None
         return {
             "version": snapshot.version,
+            "latest": latest.to_json() if latest is not None else None,
             "originals": self.learner.baseline,
-            "history": [record.to_json() for record in history],
-            "refused": [event for event in events if event.get("event") == "update_refused"],
+            "history": [record.to_json() for record in page],
+            "refused": [event for event in reversed(events) if event.get("event") == "update_refused"],
+            "next_cursor": f"v{page[-1].version}" if older else None,
         }
 
     def reset_models(self) -> int:
@@ -433,6 +476,18 @@ def _check_digit(digit: Any) -> int:
     if isinstance(digit, bool) or not isinstance(digit, int) or not 0 <= digit <= 9:
         raise InvalidRequest("digit must be a whole number from 0 to 9.")
     return digit
+
+
+def _version_cursor(cursor: str | None) -> int | None:
+    """A `next_cursor` of GET /api/models ("v<version>") -> the version the next page goes below."""
+    if cursor is None:
+        return None
+    if not (isinstance(cursor, str) and cursor[:1] == "v" and cursor[1:].isascii() and cursor[1:].isdigit()):
+        raise InvalidRequest("The cursor is not valid; start again without it.")
+    version = int(cursor[1:]) if len(cursor) <= 11 else 0
+    if version < 2:
+        raise InvalidRequest("The cursor is not valid; start again without it.")
+    return version
 
 
 def _labels(digit: Any, found: int) -> list[int]:

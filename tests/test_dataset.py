@@ -10,20 +10,27 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from digitrec import dataset
 from digitrec.canvas import ink_to_png, render_ink
 from digitrec.data import load_split
 from digitrec.dataset import (
+    CHUNK_BYTES,
     CSV_HEADER,
     DatasetError,
+    csv_chunks,
     export_csv,
     export_npz,
     import_dataset,
+    labelled_inputs,
+    model_input,
     model_inputs,
+    npz_chunks,
     read_dataset,
 )
 from digitrec.drawing import preprocess_ink
-from digitrec.store import SampleStore, open_blob_store
+from digitrec.store import SampleStore, StoreUnavailable, open_blob_store
 from digitrec.web import create_app
+from tests.conftest import data_url
 
 
 def new_store(path) -> SampleStore:
@@ -259,3 +266,101 @@ def test_cli_import_of_a_bad_file_fails_and_stores_nothing(tmp_path):
     result = run_cli("import", str(bad), store=tmp_path / "store")
     assert result.returncode == 1 and "header label,pixel0" in result.stderr
     assert everything(new_store(tmp_path / "store")) == []
+
+
+# --- exports from the stored model inputs, streamed, on both backends ----------------------------
+
+
+def stored_export(samples: SampleStore, chunks=npz_chunks) -> bytes:
+    return b"".join(chunks(labelled_inputs(samples)))
+
+
+def test_export_gives_the_stored_model_inputs_not_a_new_preprocessing(blobs, monkeypatch):
+    samples = SampleStore(blobs)
+    drawing = ink_to_png(render_ink(load_split("test").images[0]))
+    stored = np.tri(28, dtype=np.uint8) * 200  # unlike anything preprocessing would make of the drawing
+    samples.add(drawing, 3, "feedback", stored.tobytes())
+
+    def no_preprocessing(*_args):
+        raise AssertionError("export preprocessed a drawing whose model input is stored")
+
+    monkeypatch.setattr(dataset, "preprocess_ink", no_preprocessing)
+    images, labels = npz_arrays(stored_export(samples))
+    assert np.array_equal(images, stored[None]) and labels.tolist() == [3]
+
+
+def test_a_sample_stored_without_a_model_input_gets_it_once_from_its_png(blobs, monkeypatch):
+    samples = SampleStore(blobs)
+    png = ink_to_png(render_ink(load_split("test").images[1]))
+    record = samples.add(png, 2, "collect")
+    expected = model_input(png)
+    first = stored_export(samples)
+    assert np.array_equal(npz_arrays(first)[0][0], expected)
+    assert samples.model_input(record.sample_id) == expected.tobytes()
+
+    monkeypatch.setattr(dataset, "preprocess_ink", lambda *_args: pytest.fail("preprocessed twice"))
+    assert stored_export(samples) == first
+
+
+@pytest.mark.parametrize("chunks", [npz_chunks, csv_chunks])
+def test_export_import_export_gives_the_same_file(blobs, tmp_path, chunks):
+    source = new_store(tmp_path / "source")
+    rng = np.random.default_rng(5)
+    for n in range(12):
+        source.add(b"drawing", n % 10, "collect", rng.integers(0, 256, 784, dtype=np.uint8).tobytes())
+    first = stored_export(source, chunks)
+    target = SampleStore(blobs)
+    import_dataset(first, target)
+    assert stored_export(target, chunks) == first
+
+
+def test_streamed_npz_reads_back_as_numpy_writes_it_in_bounded_pieces():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (3000, 28, 28), dtype=np.uint8)  # ~2.4 MB, incompressible
+    labels = rng.integers(0, 10, 3000, dtype=np.uint8)
+    pieces = list(npz_chunks(zip(labels.tolist(), (image.tobytes() for image in images), strict=True)))
+    assert len(pieces) > 2 and max(len(piece) for piece in pieces) <= 2 * CHUNK_BYTES
+    got_images, got_labels = npz_arrays(b"".join(pieces))
+    assert np.array_equal(got_images, images) and np.array_equal(got_labels, labels)
+
+
+def test_streamed_csv_matches_the_csv_writer_row_for_row():
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (600, 784), dtype=np.uint8)
+    labels = rng.integers(0, 10, 600, dtype=np.uint8)
+    pieces = list(csv_chunks(zip(labels.tolist(), (image.tobytes() for image in images), strict=True)))
+    assert len(pieces) == 3  # a few hundred rows per piece, the header with the first
+    lines = b"".join(pieces).decode().splitlines()
+    assert lines[0] == ",".join(CSV_HEADER)
+    assert lines[1:] == [
+        ",".join(map(str, [label, *row])) for label, row in zip(labels, images.tolist(), strict=True)
+    ]
+
+
+def test_export_routes_stream_the_stored_inputs_newest_first(client, draw):
+    for digit in (1, 2, 3):
+        assert (
+            client.post("/api/samples", json={"image": data_url(draw(digit)), "digit": digit}).status_code
+            == 201
+        )
+    response = client.get("/api/export.npz")
+    assert response.status_code == 200 and response.is_streamed
+    images, labels = npz_arrays(response.get_data())
+    assert labels.tolist() == [3, 2, 1] and images.shape == (3, 28, 28)
+    csv_response = client.get("/api/export.csv")
+    assert csv_response.is_streamed
+    assert [line.split(",", 1)[0] for line in csv_response.get_data(as_text=True).splitlines()[1:]] == [
+        "3",
+        "2",
+        "1",
+    ]
+
+
+@pytest.mark.parametrize("route", ["/api/export.npz", "/api/export.csv"])
+def test_an_export_while_the_store_is_down_is_a_503_with_a_sentence(app, route, monkeypatch):
+    def unreachable(*_args, **_kwargs):
+        raise StoreUnavailable("S3 list_objects_v2 failed: connection refused")
+
+    monkeypatch.setattr(app.extensions["digitrec"].samples.blobs, "list", unreachable)
+    response = app.test_client().get(route)
+    assert response.status_code == 503 and "unavailable" in response.get_json()["error"]

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from digitrec.store.blobs import BlobStore
-from digitrec.store.samples import SampleStore, id_time, new_id
+from digitrec.store.samples import ALPHABET, SampleStore, id_time, new_id
 
 PNG = b"\x89PNG\r\n\x1a\nfake drawing"
 ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
@@ -160,7 +160,7 @@ def test_relabel_keeps_id_and_time_and_moves_the_drawing(samples: SampleStore, b
     assert samples.get(record.sample_id).digit == 7
     assert samples.png(record.sample_id) == PNG
     assert blobs.list("samples/") == [f"samples/digit7__{record.sample_id}.png"]
-    assert len(blobs.list("index/")) == 1
+    assert [key.split("/")[1] for key in blobs.list("catalog/")] == ["all", "digit7"]
 
 
 def test_concurrent_adds_are_all_kept(samples: SampleStore) -> None:
@@ -190,3 +190,118 @@ def test_ids_sort_by_creation_and_carry_their_time() -> None:
     assert len(set(ids)) == 200
     assert ISO_UTC.fullmatch(id_time(ids[0]))
     assert id_time(ids[0]) <= id_time(ids[-1])
+
+
+# --- pages that cost O(page), stored model inputs, the earlier layout ------------------------------
+
+INPUT = bytes(range(256)) * 3 + bytes(16)  # 784 bytes: a 28x28 uint8 model input
+
+
+class RecordingBlobs:
+    """A BlobStore wrapper that records each list call's arguments."""
+
+    def __init__(self, inner: BlobStore) -> None:
+        self.inner = inner
+        self.lists: list[tuple[str, dict]] = []
+
+    def list(self, prefix: str, **kwargs: object) -> list[str]:
+        self.lists.append((prefix, kwargs))
+        return self.inner.list(prefix, **kwargs)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+def test_pages_resume_at_their_cursor_when_samples_are_added_between_them(samples: SampleStore) -> None:
+    old = add_many(samples, [n % 10 for n in range(7)])
+    first, cursor = samples.list(limit=3)
+    newer = add_many(samples, [4, 4])
+    rest = []
+    while cursor is not None:
+        page, cursor = samples.list(limit=3, cursor=cursor)
+        rest.extend(record.sample_id for record in page)
+    assert [record.sample_id for record in first] + rest == old[::-1]
+    assert [record.sample_id for record in samples.list(limit=2)[0]] == newer[::-1]
+
+
+def test_digit_pages_resume_at_their_cursor_when_samples_are_added_between_them(
+    samples: SampleStore,
+) -> None:
+    ids = add_many(samples, [3, 1, 3, 3, 2, 3])
+    threes = [ids[n] for n in (5, 3, 2, 0)]
+    first, cursor = samples.list(digit=3, limit=2)
+    added = add_many(samples, [3, 1])
+    second, last_cursor = samples.list(digit=3, limit=2, cursor=cursor)
+    assert [r.sample_id for r in first + second] == threes and last_cursor is None
+    assert [r.sample_id for r in samples.list(digit=3, limit=1)[0]] == [added[0]]
+    assert all(r.digit == 3 for r in first + second)
+
+
+def test_a_page_is_one_list_call_of_limit_plus_one_keys(blobs: BlobStore) -> None:
+    recording = RecordingBlobs(blobs)
+    samples = SampleStore(recording)  # type: ignore[arg-type]
+    add_many(samples, [n % 10 for n in range(40)])
+    samples.list(limit=1)  # the one-time check for the earlier layout
+    for digit in (None, 7):
+        recording.lists.clear()
+        page, cursor = samples.list(digit=digit, limit=3)
+        samples.list(digit=digit, limit=3, cursor=cursor)
+        assert [kwargs["limit"] for _prefix, kwargs in recording.lists] == [4, 4]
+        assert len(page) == 3 and cursor is not None
+
+
+def test_add_stores_the_model_input_in_the_catalog(samples: SampleStore) -> None:
+    record = samples.add(PNG, 5, "feedback", INPUT)
+    assert samples.model_input(record.sample_id) == INPUT
+    assert list(samples.entries()) == [(record, INPUT)]
+
+
+def test_a_sample_without_a_model_input_has_none_until_one_is_saved(samples: SampleStore) -> None:
+    record = samples.add(PNG, 5, "collect")
+    assert list(samples.entries()) == [(record, None)]
+    samples.save_model_input(record, INPUT)
+    assert samples.model_input(record.sample_id) == INPUT
+    assert samples.list() == ([record], None)
+
+
+@pytest.mark.parametrize("model_input", [b"", bytes(783), bytes(785), "x" * 784])
+def test_a_model_input_must_be_784_bytes(samples: SampleStore, blobs: BlobStore, model_input) -> None:
+    with pytest.raises(ValueError):
+        samples.add(PNG, 1, "collect", model_input)
+    assert blobs.list("") == []
+
+
+def test_saving_a_model_input_does_not_bring_back_a_deleted_sample(samples: SampleStore) -> None:
+    record = samples.add(PNG, 2, "collect")
+    samples.delete(record.sample_id)
+    samples.save_model_input(record, INPUT)
+    assert samples.list() == ([], None) and list(samples.entries()) == []
+
+
+def test_relabel_keeps_the_model_input_and_moves_the_digit_entry(samples: SampleStore) -> None:
+    record = samples.add(PNG, 1, "feedback", INPUT)
+    samples.relabel(record.sample_id, 8)
+    assert samples.model_input(record.sample_id) == INPUT
+    assert samples.list(digit=1) == ([], None)
+    assert [r.sample_id for r in samples.list(digit=8)[0]] == [record.sample_id]
+
+
+def test_delete_removes_the_sample_from_its_digit_listing(samples: SampleStore, blobs: BlobStore) -> None:
+    record = samples.add(PNG, 6, "collect", INPUT)
+    samples.delete(record.sample_id)
+    assert samples.list(digit=6) == ([], None)
+    assert blobs.list("catalog/") == []
+
+
+def test_samples_of_the_earlier_flat_layout_move_into_the_catalog(blobs: BlobStore) -> None:
+    # The layout before the catalog: samples/ PNG + index/<inverted id>__<digit>__<source>__<id>.json.
+    sample_id = new_id()
+    inverted = sample_id.translate(str.maketrans(ALPHABET, ALPHABET[::-1]))
+    blobs.put(f"samples/digit4__{sample_id}.png", PNG)
+    blobs.put(f"index/{inverted}__4__collect__{sample_id}.json", b'{"digit": 4}')
+    samples = SampleStore(blobs)
+    newer = samples.add(PNG, 4, "feedback", INPUT)
+    assert [r.sample_id for r in samples.list(digit=4)[0]] == [newer.sample_id, sample_id]
+    assert samples.get(sample_id).source == "collect"
+    assert samples.png(sample_id) == PNG and samples.model_input(sample_id) is None
+    assert blobs.list("index/") == []

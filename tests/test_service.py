@@ -145,7 +145,7 @@ def test_unknown_or_malformed_sample_ids_are_not_found(service):
 def test_export_holds_the_model_inputs_and_labels(service, draw):
     service.collect(draw(4), 4)
     service.collect(draw(9), 9)
-    with np.load(io.BytesIO(service.export()), allow_pickle=False) as data:
+    with np.load(io.BytesIO(b"".join(service.export())), allow_pickle=False) as data:
         assert data["images"].shape == (2, 28, 28) and data["images"].dtype == np.uint8
         assert data["images"].max() == 255
         assert sorted(data["labels"].tolist()) == [4, 9]

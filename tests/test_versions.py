@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from digitrec.store.blobs import BlobStore, LocalBlobStore, S3BlobStore, StoreUnavailable
-from digitrec.store.versions import ModelHistory
+from digitrec.store.versions import BLOCK, ModelHistory
 from tests.s3_server import S3Server, free_port
 
 
@@ -285,3 +285,61 @@ def test_events_are_read_once(blobs: BlobStore) -> None:
     counting.calls.clear()
     assert [event["n"] for event in history.events()] == [1, 2]
     assert counting.calls == ["list", "get"]
+
+
+# --- the history in pages --------------------------------------------------------------------------
+
+
+def test_page_lists_newest_first_and_goes_on_below_a_version(blobs: BlobStore) -> None:
+    history = ModelHistory(blobs)
+    publish_chain(history, 7)
+    assert [r.version for r in history.page(3)] == [7, 6, 5]
+    assert [r.version for r in history.page(3, below=5)] == [4, 3, 2]
+    assert [r.version for r in history.page(3, below=2)] == [1]
+    assert history.page(3, below=1) == []
+    assert ModelHistory(blobs).page(5, below=99)[0].version == 7
+
+
+def test_a_page_of_a_fresh_history_reads_its_block_and_its_newest_records(blobs: BlobStore) -> None:
+    publish_chain(ModelHistory(blobs), BLOCK * 3 + 4)
+    counting = CountingBlobs(blobs)
+    fresh = ModelHistory(counting)  # type: ignore[arg-type]
+    page = fresh.page(6)  # the 4 versions after the last complete block, and 2 of that block
+    assert [r.version for r in page] == [BLOCK * 3 + n for n in (4, 3, 2, 1, 0, -1)]
+    assert [r.info["n"] for r in page] == [r.version for r in page]
+    assert counting.calls.count("read_many") == 1 and counting.calls.count("get") == 4
+    counting.calls.clear()
+    assert [r.version for r in fresh.page(3, below=BLOCK + 2)] == [BLOCK + 1, BLOCK, BLOCK - 1]
+    assert counting.calls.count("read_many") == 1 and counting.calls.count("get") == 0
+
+
+def test_a_missing_block_is_read_record_by_record_then_written(blobs: BlobStore) -> None:
+    publish_chain(ModelHistory(blobs), BLOCK)
+    blobs.delete(f"history/{1:010d}.json")  # as a store from before blocks existed
+    assert [r.version for r in ModelHistory(blobs).page(3)] == [BLOCK, BLOCK - 1, BLOCK - 2]
+    assert blobs.exists(f"history/{1:010d}.json")
+    counting = CountingBlobs(blobs)
+    assert [r.info["n"] for r in ModelHistory(counting).page(BLOCK)] == list(range(BLOCK, 0, -1))  # type: ignore[arg-type]
+    assert counting.calls.count("get") == 0
+
+
+@pytest.mark.parametrize("limit", [0, -1, True, 2.5])
+def test_a_page_needs_a_positive_limit(blobs: BlobStore, limit: object) -> None:
+    with pytest.raises(ValueError):
+        ModelHistory(blobs).page(limit)  # type: ignore[arg-type]
+
+
+def test_events_between_gives_the_events_of_a_time_window(blobs: BlobStore) -> None:
+    history = ModelHistory(blobs)
+    history.record_event({"n": 0})
+    first = history.publish(0, None, {})
+    history.record_event({"n": 1})
+    history.record_event({"n": 2})
+    second = history.publish(1, None, {})
+    history.record_event({"n": 3})
+    assert first is not None and second is not None
+    fresh = ModelHistory(blobs)
+    assert [e["n"] for e in fresh.events_between(None, first.created)] == [0]
+    assert [e["n"] for e in fresh.events_between(first.created, second.created)] == [1, 2]
+    assert [e["n"] for e in fresh.events_between(second.created, None)] == [3]
+    assert [e["n"] for e in fresh.events_between(None, None)] == [0, 1, 2, 3]

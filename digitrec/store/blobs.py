@@ -17,6 +17,7 @@ import re
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -36,6 +37,8 @@ _S3_CONFIG = Config(connect_timeout=1, read_timeout=2, retries={"mode": "standar
 _UNAVAILABLE_CODES = frozenset(
     {"NoSuchBucket", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"}
 )
+# S3 answers a GET after milliseconds of latency, not CPU: a batch of GETs overlaps them.
+_S3_READS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="s3-reads")
 # A directory's mtime is only trusted as a change token once it is this old, because
 # two changes within one filesystem timestamp tick would otherwise look like one.
 _MTIME_SETTLE_NS = 1_000_000_000
@@ -64,6 +67,9 @@ class BlobStore(Protocol):
 
     def exists(self, key: str) -> bool:
         """Whether ``key`` holds a blob."""
+
+    def read_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """Each key's bytes, None for a missing key; as fast as the backend allows."""
 
     def list(self, prefix: str, start_after: str = "", limit: int | None = None) -> list[str]:
         """Keys starting with ``prefix`` and greater than ``start_after``, ascending."""
@@ -166,25 +172,65 @@ class LocalBlobStore:
         """Whether a file holds ``key``."""
         return self._path(key).is_file()
 
+    def read_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """Each file's bytes (None if missing), read one after another with plain paths and fds."""
+        root = str(self.root)
+        blobs: list[bytes | None] = []
+        for key in keys:
+            path = os.path.join(root, check_key(key))
+            try:
+                with _local_errors(key, reading=True):
+                    fd = os.open(path, os.O_RDONLY)
+                    try:
+                        blobs.append(_read_fd(fd))
+                    finally:
+                        os.close(fd)
+            except BlobNotFound:
+                blobs.append(None)
+        return blobs
+
     def list(self, prefix: str, start_after: str = "", limit: int | None = None) -> list[str]:
-        """Walk the directory that holds ``prefix``; temp files are never listed."""
+        """Walk the directories under ``prefix`` in key order, stopping after ``limit`` keys.
+
+        Directories wholly before ``start_after`` or outside ``prefix`` are never read, so a
+        page of a nested key layout costs the few directories it touches, not the whole tree.
+        Temp files are never listed.
+        """
         _check_prefix(prefix)
         _check_limit(limit)
-        folder, _, name_start = prefix.rpartition("/")
-        base = self.root / folder if folder else self.root
-        keys = []
-        for dirpath, dirnames, filenames in os.walk(base):
-            rel = os.path.relpath(dirpath, self.root).replace(os.sep, "/")
-            rel = "" if rel == "." else rel + "/"
-            if dirpath == str(base):
-                dirnames[:] = [d for d in dirnames if d.startswith(name_start)]
-            keys.extend(
-                rel + name
-                for name in filenames
-                if not name.startswith(".") and (rel + name).startswith(prefix)
-            )
-        keys = sorted(k for k in keys if k > start_after)
-        return keys if limit is None else keys[:limit]
+        keys: list[str] = []
+        if limit == 0:
+            return keys
+        folder = prefix.rpartition("/")[0]
+        for key in self._sorted_keys(f"{folder}/" if folder else "", prefix, start_after):
+            keys.append(key)
+            if limit is not None and len(keys) >= limit:
+                break
+        return keys
+
+    def _sorted_keys(self, folder: str, prefix: str, start_after: str) -> Iterator[str]:
+        """Keys under ``folder`` ("" or "a/b/") starting with ``prefix``, after ``start_after``, ascending."""
+        try:
+            with os.scandir(self.root / folder if folder else self.root) as entries:
+                # A directory's keys all start with "name/": sorting it as that keeps key order.
+                names = [
+                    entry.name + "/" if entry.is_dir() else entry.name
+                    for entry in entries
+                    if not entry.name.startswith(".")
+                ]
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        except OSError as err:
+            raise StoreUnavailable(f"local store cannot list {folder!r}: {err}") from err
+        for name in sorted(names):
+            key = folder + name
+            if not name.endswith("/"):
+                if key > start_after and key.startswith(prefix):
+                    yield key
+            elif (key.startswith(prefix) or prefix.startswith(key)) and (
+                key > start_after or start_after.startswith(key)
+            ):
+                yield from self._sorted_keys(key, prefix, start_after)
 
     def delete(self, key: str) -> None:
         """Unlink the file if present (directories stay: a concurrent put may need them)."""
@@ -211,6 +257,14 @@ class LocalBlobStore:
         if time.time_ns() - stat.st_mtime_ns < _MTIME_SETTLE_NS:
             return None
         return stat.st_ino, stat.st_mtime_ns
+
+
+def _read_fd(fd: int) -> bytes:
+    """Everything left in an open file (one read() for a small file)."""
+    chunks = []
+    while chunk := os.read(fd, 1 << 16):
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _unavailable(err: Exception) -> bool:
@@ -302,6 +356,16 @@ class S3BlobStore:
             if _error_code(err)[1] == 404:
                 return False
             raise
+
+    def read_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """Each object's bytes (None if missing), several GETs in flight at once."""
+        return list(_S3_READS.map(self._get_or_none, keys))
+
+    def _get_or_none(self, key: str) -> bytes | None:
+        try:
+            return self.get(key)
+        except BlobNotFound:
+            return None
 
     def list(self, prefix: str, start_after: str = "", limit: int | None = None) -> list[str]:
         """ListObjectsV2 from ``start_after``, following continuation tokens up to ``limit``."""

@@ -17,7 +17,14 @@ Non-version happenings (a refused update) go to an append-only event log under
 ``events/``.
 
 ``latest()`` is what followers poll: one stat() on a local store when nothing
-changed, one short list call on S3 (callers throttle how often).
+changed, one short list call on S3 (callers throttle how often). Versions have no
+gaps, so ``page()`` reads a page of the history, newest first, straight from the
+record keys, without listing them. Records are immutable, so every ``BLOCK``
+complete versions also get one copy of theirs in ``history/<first:010d>.json``
+(written by the publisher of the block's last version, or by the first reader
+that finds it missing): a page of 50 costs a few block reads and at most
+``BLOCK - 1`` record reads, all in flight at once. ``events_between()`` lists only
+the events from a time on (event ids carry their time).
 """
 
 from __future__ import annotations
@@ -26,20 +33,35 @@ import json
 import re
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from digitrec.store.blobs import BlobNotFound, BlobStore, StoreUnavailable
-from digitrec.store.samples import id_time, iso_utc, new_id
+from digitrec.store.samples import id_time, iso_utc, new_id, time_prefix
 
 _VERSION_KEY = re.compile(r"versions/(\d{10})\.json", re.ASCII)
 _WEIGHTS_KEY = re.compile(r"weights/(\d{10})-[0-9a-f]{32}\.npz", re.ASCII)
 _RESERVED = frozenset({"version", "parent", "created", "weights_key"})
+_EVENT_KEY = re.compile(r"events/([0-9a-z]{26})\.json", re.ASCII)
+_EVENTS_BATCH = 1000
+BLOCK = 10  # versions per block of records (see the module docstring)
+# A page's records are independent GETs: on S3 their latency overlaps instead of adding up.
+_READS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="version-reads")
 
 
 def _version_key(version: int) -> str:
     return f"versions/{version:010d}.json"
+
+
+def _block_key(first: int) -> str:
+    """The copy of records ``first`` .. ``first + BLOCK - 1`` in one blob."""
+    return f"history/{first:010d}.json"
+
+
+def _block_of(version: int) -> int:
+    return (version - 1) // BLOCK * BLOCK + 1
 
 
 def _weights_key(version: int) -> str:
@@ -74,20 +96,24 @@ class VersionRecord:
             **self.info,
         }
 
+    def _stored(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "parent": self.parent,
+            "created": self.created,
+            "weights_key": self.weights_key,
+            "info": self.info,
+        }
+
     def _dump(self) -> bytes:
-        return json.dumps(
-            {
-                "version": self.version,
-                "parent": self.parent,
-                "created": self.created,
-                "weights_key": self.weights_key,
-                "info": self.info,
-            }
-        ).encode()
+        return json.dumps(self._stored()).encode()
 
     @classmethod
     def _load(cls, data: bytes) -> VersionRecord:
-        raw = json.loads(data)
+        return cls._from_stored(json.loads(data))
+
+    @classmethod
+    def _from_stored(cls, raw: dict[str, Any]) -> VersionRecord:
         return cls(
             int(raw["version"]),
             int(raw["parent"]),
@@ -193,7 +219,19 @@ class ModelHistory:
         self._records[version] = record
         self._seen(version)
         self._drop_weights_out_of_window(version)
+        if version % BLOCK == 0:
+            self._write_block(_block_of(version))
         return record
+
+    def _write_block(self, first: int) -> None:
+        # Best effort: a missing block only means its records are read one by one.
+        try:
+            versions = range(first, first + BLOCK)
+            list(_READS.map(self.get, [v for v in versions if v not in self._records]))
+            body = json.dumps([self.get(v)._stored() for v in versions]).encode()
+            self.blobs.put(_block_key(first), body)
+        except (KeyError, StoreUnavailable):
+            return
 
     def _discard_own(self, weights: bytes | StagedWeights | None) -> None:
         if isinstance(weights, StagedWeights):
@@ -239,6 +277,58 @@ class ModelHistory:
                 self._events[key] = json.loads(self.blobs.get(key))
             events.append(dict(self._events[key]))  # a copy: callers may change theirs
         return events
+
+    def events_between(self, after: str | None, until: str | None) -> list[dict[str, Any]]:
+        """Logged events created in (``after``, ``until``] (ISO 8601 UTC as ``iso_utc`` writes;
+        None: unbounded), oldest first. Lists from ``after`` on and reads only those events."""
+        start_after = f"events/{time_prefix(after)}" if after is not None else ""
+        chosen = []
+        while True:
+            keys = self.blobs.list("events/", start_after=start_after, limit=_EVENTS_BATCH)
+            for key in keys:
+                match = _EVENT_KEY.fullmatch(key)
+                if not match:
+                    continue
+                created = id_time(match[1])
+                if until is not None and created > until:
+                    return self._read_events(chosen)
+                if after is None or created > after:
+                    chosen.append(key)
+            if len(keys) < _EVENTS_BATCH:
+                return self._read_events(chosen)
+            start_after = keys[-1]
+
+    def _read_events(self, keys: list[str]) -> list[dict[str, Any]]:
+        missing = [key for key in keys if key not in self._events]
+        for key, body in zip(missing, _READS.map(self.blobs.get, missing), strict=True):
+            self._events[key] = json.loads(body)
+        return [dict(self._events[key]) for key in keys]  # copies: callers may change theirs
+
+    def page(self, limit: int, below: int | None = None) -> list[VersionRecord]:
+        """Up to ``limit`` records newest first, from the latest version (or from ``below - 1``) down.
+
+        Reads only what the page needs and is not cached: the blocks of its complete blocks,
+        the other records one by one, all in flight at once.
+        """
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValueError("limit must be a positive integer")
+        latest = self.latest()
+        top = latest if below is None else min(below - 1, latest)
+        versions = list(range(top, max(top - limit, 0), -1))
+        missing = [version for version in versions if version not in self._records]
+        complete = sorted({_block_of(v) for v in missing if _block_of(v) + BLOCK - 1 <= latest})
+        unwritten = []
+        blocks = self.blobs.read_many([_block_key(first) for first in complete])
+        for first, body in zip(complete, blocks, strict=True):
+            if body is None:
+                unwritten.append(first)  # from before blocks existed, or its writer failed
+                continue
+            for raw in json.loads(body):
+                self._records.setdefault(int(raw["version"]), VersionRecord._from_stored(raw))
+        list(_READS.map(self.get, [v for v in missing if v not in self._records]))  # get() caches
+        for first in unwritten:
+            self._write_block(first)
+        return [self.get(version) for version in versions]
 
     def get(self, version: int) -> VersionRecord:
         """The record of ``version``; KeyError if it does not exist (or is 0)."""

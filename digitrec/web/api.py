@@ -72,7 +72,11 @@ def export_csv() -> Response:
 
 @api.get("/api/models")
 def models() -> Response:
-    return jsonify(service().models())
+    args = request.args
+    page = {"cursor": args.get("cursor") or None}
+    if "limit" in args:
+        page["limit"] = _query_int("limit", 1, None)
+    return jsonify(service().models(**page))
 
 
 @api.get("/healthz")

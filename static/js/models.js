@@ -1,11 +1,12 @@
 // The Models page's online-learning section: the version badge, the accuracy of the updated models after
-// every version (a line chart) and a table of the latest updates, all from GET /api/models.
+// every version (a line chart) and a table of the updates, all from GET /api/models, a page of versions
+// at a time (newest first): "Load more" fetches the next page and adds it to the chart and the table.
 
 import { getJSON } from "./api.js";
 import { lineChart } from "./charts.js";
 import { find, formatPercent, h, setText } from "./dom.js";
 
-const TABLE_ROWS = 50;
+const HISTORY_PAGE = 50;
 const SERIES = [
   ["fnn_updated", "FNN updated", "series--fnn"],
   ["cnn_updated", "CNN updated", "series--cnn"],
@@ -19,7 +20,12 @@ const ui = {
   tableBody: find("history-table").tBodies[0],
   latest: Object.fromEntries(SERIES.map(([key]) => [key, find(`[data-latest="${key}"]`)])),
   latestNotes: [...document.querySelectorAll("[data-latest-note]")],
+  more: h("button", { type: "button", class: "button", "data-testid": "history-more", hidden: true }, "Load more"),
 };
+ui.tableWrap.after(ui.more);
+
+// Every page loaded so far, merged: the first page's version, latest and originals, all pages' records.
+const loaded = { history: [], refused: [], next_cursor: null };
 
 /**
  * The API answer as rows, newest first: published versions and refused updates.
@@ -70,7 +76,7 @@ function render(models) {
   const rows = historyRows(models);
   const series = accuracySeries(models).filter(({ points }) => points.length > 0);
 
-  const latest = [...(models.history ?? [])].reverse().find((record) => record.accuracy);
+  const latest = models.history.find((record) => record.accuracy);
   for (const [key] of SERIES) {
     const value = latest?.accuracy?.[key] ?? models.originals?.[key];
     setText(ui.latest[key], typeof value === "number" ? formatPercent(value) : "—");
@@ -86,9 +92,10 @@ function render(models) {
   );
 
   ui.tableWrap.hidden = rows.length === 0;
+  ui.more.hidden = !models.next_cursor;
   setText(ui.message, rows.length ? "" : "No corrections yet: the updated models are still the originals.");
   ui.tableBody.replaceChildren(
-    ...rows.slice(0, TABLE_ROWS).map((row) =>
+    ...rows.map((row) =>
       h(
         "tr",
         {},
@@ -104,9 +111,28 @@ function render(models) {
   );
 }
 
-getJSON("/api/models")
-  .then(render)
-  .catch((error) => {
-    setText(ui.version, "Version ?");
-    setText(ui.message, `Could not load the history: ${error.message}`);
-  });
+/** Fetch the next page of the history (the first when nothing is loaded yet) and show everything loaded. */
+async function loadPage() {
+  const query = new URLSearchParams({ limit: String(HISTORY_PAGE) });
+  if (loaded.next_cursor) query.set("cursor", loaded.next_cursor);
+  const page = await getJSON(`/api/models?${query}`);
+  if (!loaded.history.length) Object.assign(loaded, { version: page.version, latest: page.latest, originals: page.originals });
+  loaded.history.push(...(page.history ?? []));
+  loaded.refused.push(...(page.refused ?? []));
+  loaded.next_cursor = page.next_cursor ?? null;
+  render(loaded);
+}
+
+ui.more.addEventListener("click", () => {
+  ui.more.disabled = true;
+  loadPage()
+    .catch((error) => setText(ui.message, `Could not load more of the history: ${error.message}`))
+    .finally(() => {
+      ui.more.disabled = false;
+    });
+});
+
+loadPage().catch((error) => {
+  setText(ui.version, "Version ?");
+  setText(ui.message, `Could not load the history: ${error.message}`);
+});
