@@ -1,6 +1,6 @@
 // The Models page's learning dashboard: what people taught the models, from GET /api/models —
 // feedback and corrections per digit (a bar chart), predicted vs corrected digit (a confusion matrix)
-// and how many updates the safety check refused.
+// and how many updates the safety check refused, over the newest 1,000 versions.
 
 import { getJSON } from "./api.js";
 import { s } from "./charts.js";
@@ -138,6 +138,24 @@ function render(models) {
   setText(ui.message, taught.length ? "" : "Nothing taught yet: the charts fill in as people answer Yes or No on the draw page.");
 }
 
-getJSON("/api/models")
+const PAGE = 200; // GET /api/models' largest page
+const MOST_VERSIONS = 1000; // the dashboard tallies the newest updates only, so its cost stays bounded
+
+/** The newest MOST_VERSIONS versions' records and the refused updates among them, page by page. */
+async function recentModels() {
+  const all = { history: [], refused: [] };
+  let cursor = null;
+  do {
+    const query = new URLSearchParams({ limit: String(PAGE) });
+    if (cursor) query.set("cursor", cursor);
+    const page = await getJSON(`/api/models?${query}`);
+    all.history.push(...(page.history ?? []));
+    all.refused.push(...(page.refused ?? []));
+    cursor = page.next_cursor;
+  } while (cursor && all.history.length < MOST_VERSIONS);
+  return all;
+}
+
+recentModels()
   .then(render)
   .catch((error) => setText(ui.message, `Could not load the dashboard: ${error.message}`));
