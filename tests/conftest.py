@@ -1,6 +1,6 @@
 """Shared fixtures: settings on a temp local store, a fresh app and client per test, test drawings.
 
-The shipped models, their compiled CNN and the canary are loaded once per session
+The shipped models, their compiled CNN and the canary are loaded once per test run
 (`Engine.load` caches them); each app still gets its own store, recognizer and learner.
 """
 
