@@ -118,7 +118,7 @@ class CNNFunctions:
 
     def infer(self, x: np.ndarray, updated: list[tf.Tensor]) -> tuple[np.ndarray, np.ndarray]:
         """Images (N, 28, 28) -> probabilities (N, 10) of the original and of the `updated` CNN."""
-        original, new = self._infer(tf.constant(x, tf.float32), self.original, updated)
+        original, new = _call_flat(self._infer, tf.constant(x, tf.float32), *self.original, *updated)
         return original.numpy(), new.numpy()
 
     def probabilities(self, weights: list[tf.Tensor], x: np.ndarray) -> np.ndarray:
@@ -160,6 +160,18 @@ class CNNFunctions:
             tf.constant(learning_rate, tf.float32),
         )
         return new, float(loss)
+
+
+def _call_flat(function: tf.types.experimental.ConcreteFunction, *tensors: tf.Tensor) -> list[tf.Tensor]:
+    """`function` on its arguments flattened in signature order: its flat outputs.
+
+    The concrete function's own call binds nested arguments to its signature in Python on every
+    call, which for one drawing costs more than the graph itself; `PartitionedCall` runs the
+    traced graph directly (docs/performance.md).
+    """
+    return tf.raw_ops.PartitionedCall(
+        args=[*tensors, *function.captured_inputs], Tout=[t.dtype for t in function.outputs], f=function
+    )
 
 
 def _concrete(function, *signature) -> tf.types.experimental.ConcreteFunction:
