@@ -131,7 +131,7 @@ class CNNFunctions:
         if len(x) == 0:  # TensorFlow's convolutions refuse an empty batch
             return np.zeros((0, 10), np.float32)
         chunks = [
-            self._probs(weights, tf.constant(x[i : i + PROBABILITY_CHUNK]))
+            _call_flat(self._probs, *weights, tf.constant(x[i : i + PROBABILITY_CHUNK]))[0]
             for i in range(0, len(x), PROBABILITY_CHUNK)
         ]
         return chunks[0].numpy() if len(chunks) == 1 else np.concatenate([c.numpy() for c in chunks])

@@ -26,7 +26,7 @@ from tests.s3_server import S3Server, running_s3
 
 @pytest.fixture(scope="session")
 def engine() -> Engine:
-    """The shipped models, compiled CNN, canary and replay digits every app of the session shares."""
+    """The shipped models, compiled CNN, canary and replay digits every app of the test run shares."""
     defaults = Settings()
     return Engine.load(ROOT / "models", defaults.canary_size, defaults.replay_pool)
 

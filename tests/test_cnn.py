@@ -41,6 +41,9 @@ def test_inference_answers_what_the_model_and_the_scoring_function_answer(cnn, s
     images = batch[0]
     stepped, _ = cnn.step(cnn.tensors(shipped), images, batch[1], 0.05)
     original, updated = cnn.infer(images, stepped)
+    through_its_own_call = cnn._infer(tf.constant(images), cnn.original, stepped)
+    np.testing.assert_array_equal(original, through_its_own_call[0].numpy())
+    np.testing.assert_array_equal(updated, through_its_own_call[1].numpy())
     np.testing.assert_array_equal(cnn.probabilities(stepped, images), updated)
     np.testing.assert_array_equal(cnn.probabilities(cnn.original, images), original)
     np.testing.assert_allclose(original, tf.nn.softmax(cnn.model(images, training=False)), atol=1e-6)
