@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_benchmark(plan: Plan, workers: int) -> dict[str, Any]:
-    """Every measurement of one run, as a JSON-ready dict (see README "Performance")."""
+    """Every measurement of one run, as a JSON-ready dict (see docs/performance.md)."""
     drawings = benchmark_drawings()
     results: dict[str, Any] = {
         "started": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -8,10 +8,7 @@ step — so a new version is just a new list of weight tensors handed in.
 
 from __future__ import annotations
 
-import itertools
 import os
-import threading
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +18,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf
 from tensorflow import keras
 from tensorflow.keras import layers
-from tensorflow.python.eager import context, execute, executor
 
 IMAGES = tf.TensorSpec([None, 28, 28], tf.float32)
 LABELS = tf.TensorSpec([None], tf.int32)
@@ -40,7 +36,7 @@ def configure_threads(threads: int = 1) -> None:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
     except RuntimeError:
-        pass  # TensorFlow already initialised its pools (e.g. in a test session): keep them
+        pass  # TensorFlow already initialised its pools (e.g. earlier in a test run): keep them
 
 
 def build_cnn(seed: int = 0) -> keras.Sequential:
@@ -76,11 +72,10 @@ class CNNFunctions:
         self.model = build_cnn()
         self.model.set_weights(original)
         self._non_trainable = [v.value for v in self.model.non_trainable_variables]  # dropout seeds
-        # The originals as plain tensors, not the variables: a variable is a resource handle
-        # to check and read on every call (queueing both CNNs 110 -> 103 us).
+        # Plain tensors, like the updated weights: one code path, no variable reads per call.
         self.original = self.tensors(original)
         specs = [tf.TensorSpec(v.shape, tf.float32) for v in self.model.trainable_variables]
-        self._infer = _Call(_concrete(self._infer_both, IMAGES, specs, specs))
+        self._infer = _concrete(self._infer_both, IMAGES, specs, specs)
         self._step = _concrete(
             self._rmsprop_step,
             specs,
@@ -89,7 +84,7 @@ class CNNFunctions:
             tf.TensorSpec([None], tf.float32),
             tf.TensorSpec([], tf.float32),
         )
-        self._probs = _Call(_concrete(self._probs_of, specs, IMAGES))
+        self._probs = _concrete(self._probs_of, specs, IMAGES)
 
     def _logits(self, weights, x):
         logits, _ = self.model.stateless_call(list(weights), self._non_trainable, x, training=False)
@@ -123,35 +118,8 @@ class CNNFunctions:
 
     def infer(self, x: np.ndarray, updated: list[tf.Tensor]) -> tuple[np.ndarray, np.ndarray]:
         """Images (N, 28, 28) -> probabilities (N, 10) of the original and of the `updated` CNN."""
-        return self.start_infer(x, updated)()
-
-    def start_infer(
-        self, x: np.ndarray, updated: list[tf.Tensor]
-    ) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
-        """Start `infer(x, updated)` and return at once; calling the result waits for its answer.
-
-        The call is queued on this thread's asynchronous TensorFlow executor, so the caller
-        goes on (numpy work, which TensorFlow's kernels overlap on the other core) with no
-        second Python thread to hand over to: in-process ~0.15 ms sooner and ~0.2 ms less CPU
-        per drawing than the call on a helper thread. The answers are the same bits. The
-        images go in through this thread's reusable input tensor (`_InputSlot`).
-        """
-        slot = _input_slot(x.shape)
-        np.copyto(slot.buffer, x)  # fills slot.tensor: they share memory
-        queue = _async_executor()
-        with context.executor_scope(queue):
-            original, new = self._infer(slot.tensor, *self.original, *updated)
-
-        def answer() -> tuple[np.ndarray, np.ndarray]:
-            try:
-                return original.numpy(), new.numpy()
-            except tf.errors.OpError:
-                queue.clear_error()  # a failed call must not fail this thread's next ones
-                raise
-            finally:
-                slot.busy = False
-
-        return answer
+        original, new = _call_flat(self._infer, tf.constant(x, tf.float32), *self.original, *updated)
+        return original.numpy(), new.numpy()
 
     def probabilities(self, weights: list[tf.Tensor], x: np.ndarray) -> np.ndarray:
         """Images (N, 28, 28) -> probabilities (N, 10) of the CNN with `weights`.
@@ -163,7 +131,7 @@ class CNNFunctions:
         if len(x) == 0:  # TensorFlow's convolutions refuse an empty batch
             return np.zeros((0, 10), np.float32)
         chunks = [
-            self._probs(*weights, tf.constant(x[i : i + PROBABILITY_CHUNK]))[0]
+            _call_flat(self._probs, *weights, tf.constant(x[i : i + PROBABILITY_CHUNK]))[0]
             for i in range(0, len(x), PROBABILITY_CHUNK)
         ]
         return chunks[0].numpy() if len(chunks) == 1 else np.concatenate([c.numpy() for c in chunks])
@@ -194,76 +162,22 @@ class CNNFunctions:
         return new, float(loss)
 
 
-_THREAD = threading.local()
-_ALIGNMENT = 64  # bytes: what TensorFlow's CPU kernels expect of a tensor's memory
+def _call_flat(function: tf.types.experimental.ConcreteFunction, *tensors: tf.Tensor) -> list[tf.Tensor]:
+    """`function` on its arguments flattened in signature order: its flat outputs.
 
-
-class _InputSlot:
-    """A thread's reusable input for `start_infer`: an aligned float32 buffer and a tensor on its memory.
-
-    Making a tensor from an array costs ~75 us once a drawing's preprocessing has pushed
-    TensorFlow's code out of the caches (12 us warm), on the request's critical path. A
-    tensor imported through DLPack shares the buffer's memory instead, so refilling the
-    buffer refills the tensor, and it is made once per thread and batch shape. `busy` from
-    the call that reads it until its answer is read: a slot is never refilled under a call.
+    The concrete function's own call binds nested arguments to its signature in Python on every
+    call, which for one drawing costs more than the graph itself; `PartitionedCall` runs the
+    traced graph directly (docs/performance.md).
     """
-
-    def __init__(self, shape: tuple[int, ...]):
-        size = int(np.prod(shape)) * 4
-        raw = np.empty(size + _ALIGNMENT, np.uint8)
-        start = -raw.ctypes.data % _ALIGNMENT
-        self.buffer = raw[start : start + size].view(np.float32).reshape(shape)  # filled before each call
-        self.tensor = tf.experimental.dlpack.from_dlpack(self.buffer.__dlpack__())
-        self.busy = False
-
-
-def _input_slot(shape: tuple[int, ...]) -> _InputSlot:
-    """This thread's input slot for `shape`, marked busy: its last one, or a new one if that is busy
-    or of another shape."""
-    slot = getattr(_THREAD, "input", None)
-    if slot is None or slot.busy or slot.buffer.shape != shape:
-        slot = _THREAD.input = _InputSlot(shape)
-    slot.busy = True
-    return slot
-
-
-def _async_executor() -> executor.Executor:
-    """This thread's asynchronous TensorFlow executor (made on first use; one thread each)."""
-    found = getattr(_THREAD, "executor", None)
-    if found is None:
-        found = _THREAD.executor = executor.new_executor(enable_async=True)
-    return found
-
-
-class _Call:
-    """A concrete function called straight through TensorFlow's eager `execute`: flat tensors in,
-    in signature order, the list of its flat outputs out.
-
-    ConcreteFunction's own call binds the arguments to the signature (~0.2 ms), and even its
-    flat call goes through Python layers (argument checks, gradient-tape and control-dependency
-    scopes, the call options serialised anew): queueing both CNNs took 131 us that way, 99 us
-    this way. The function stays registered with TensorFlow as long as this object holds it.
-    """
-
-    def __init__(self, function: tf.types.experimental.ConcreteFunction):
-        self.function = function
-        atomic = function._inference_function
-        self._name = atomic.name.decode()
-        self._outputs = len(atomic.function_type.flat_outputs)
-        self._captures = list(function.captured_inputs)  # e.g. the original model's variables
-        self._context = context.context()
-        options = self._context.function_call_options.as_attrs()
-        self._attrs = tuple(itertools.chain(*options.items()))
-
-    def __call__(self, *tensors: tf.Tensor) -> list[tf.Tensor]:
-        inputs = [*tensors, *self._captures]
-        return execute.execute(self._name, self._outputs, inputs, self._attrs, self._context)
+    return tf.raw_ops.PartitionedCall(
+        args=[*tensors, *function.captured_inputs], Tout=[t.dtype for t in function.outputs], f=function
+    )
 
 
 def _concrete(function, *signature) -> tf.types.experimental.ConcreteFunction:
     """`function` traced now for `signature`, as a concrete function.
 
-    Calling it skips tf.function's per-call argument matching (~0.3 ms); autograph is off
+    A concrete function skips tf.function's per-call lookup of a trace; autograph is off
     because these functions have no Python control flow on tensors (faster start-up).
     """
     return tf.function(function, input_signature=list(signature), autograph=False).get_concrete_function()

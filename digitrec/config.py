@@ -1,4 +1,4 @@
-"""Every setting of the app, read once from the environment (names and defaults in README "Configuration").
+"""Every setting of the app, read once from the environment (the table in README "Configuration").
 
 `Settings.from_env()` reads `os.environ`; tests build `Settings(...)` directly or
 pass `Settings.from_env(overrides)`, or call `settings.replace(field=value)`.
@@ -35,21 +35,21 @@ class Settings:
     web_concurrency: int = 2
     models_dir: Path = ROOT / "models"
     canary_size: int = 500  # test-split digits scored before publishing an update
-    canary_quick_size: int = 128  # ...of which the CNN scores these first (README "Online learning"; 0: all)
+    canary_quick_size: int = 128  # ...of which the CNN scores these first (0: all; docs/online-learning.md)
     canary_max_drop: float = 0.01  # refuse an update losing more canary accuracy than this (fraction)
     canary_max_confidence_drop: float = 0.02  # ...or more of the true digit's mean probability
-    fnn_learning_rate: float = 0.1  # ~110x the original's 0.1 * 0.95**24 / 32; README "Online learning"
+    fnn_learning_rate: float = 0.1  # ~110x the original's 0.1 * 0.95**24 / 32; docs/online-learning.md
     fnn_l2: float = 0.001
     cnn_learning_rate: float = 0.035  # RMSProp from a mean square of 1 (TF1's): ~plain SGD at this rate
     fnn_replay_size: int = 200  # training digits rehearsed in each online FNN step...
     cnn_replay_size: int = 32  # ...and CNN step (its cost is ~linear in the batch)
-    fnn_replay_weight: float = 900.0  # training digits the FNN's rehearsed ones count as in its loss (README)
-    cnn_replay_weight: float = 480.0  # ...and the CNN's (README "Online learning")
+    fnn_replay_weight: float = 900.0  # training digits the FNN's rehearsed ones count as in its loss
+    cnn_replay_weight: float = 480.0  # ...and the CNN's (docs/online-learning.md)
     replay_pool: int = 1200  # preprocessed training digits to draw them from
     follow_interval: float | None = None  # seconds between checks for a newer version; None: auto
     keep_last: int = 20  # weights kept for the newest versions...
     keep_every: int = 50  # ...and for every keep_every-th version
-    publish_retries: int = 64  # publish attempts while other writers win (4 busy workers: ~30)
+    publish_retries: int = 64  # publish attempts while other writers win
     max_content_length: int = 2 * 1024 * 1024  # request body limit, bytes
     rate_uploads: Rate | None = Rate(30, 60, 15)  # feedback + samples per client and worker; None: off
     rate_predictions: Rate | None = Rate(600, 60, 60)  # predictions per client and worker; None: off
@@ -116,13 +116,6 @@ def _port(raw: str) -> int:
 
 def _origins(raw: str) -> tuple[str, ...]:
     return tuple(origin.strip() for origin in raw.split(",") if origin.strip())
-
-
-def _non_negative_int(raw: str) -> int:
-    value = int(raw)
-    if value < 0:
-        raise ValueError("must be an integer >= 0")
-    return value
 
 
 def _text(raw: str) -> str:

@@ -62,18 +62,12 @@ class Recognizer:
     def predict_with(
         self, images: np.ndarray, work: Callable[[], T], snapshot: Snapshot | None = None
     ) -> tuple[dict[str, np.ndarray], T]:
-        """`predict(images)` and `work()`, run meanwhile: (probabilities by model, work's result).
-
-        The CNNs' TensorFlow call is started first and runs on TensorFlow's thread while
-        this one computes the FNNs and `work` (on 2 cores, side by side).
-        """
+        """`predict(images)` and `work()`: (probabilities by model, work's result)."""
         snapshot = snapshot or self._snapshot
-        cnns = self.cnn.start_infer(images, snapshot.cnn_tensors)
+        cnn, cnn_updated = self.cnn.infer(images, snapshot.cnn_tensors)
         flat = images.reshape(len(images), -1)
         probs = {"fnn": self.originals.fnn(flat), "fnn_updated": snapshot.weights.fnn(flat)}
-        result = work()
-        cnn, cnn_updated = cnns()
-        return {**probs, "cnn": cnn, "cnn_updated": cnn_updated}, result
+        return {**probs, "cnn": cnn, "cnn_updated": cnn_updated}, work()
 
     def make_snapshot(self, version: int, weights: ModelWeights) -> Snapshot:
         """A snapshot of `weights` (checked against the originals' shapes) as `version`."""

@@ -32,7 +32,7 @@ class ModelWeights:
     cnn: list[np.ndarray]
 
     def to_bytes(self) -> bytes:
-        """One npz, float32, uncompressed (compressing ~9 MB of floats costs ~250 ms per update)."""
+        """One npz, float32, uncompressed (float weights barely compress; compressing slows every update)."""
         arrays = {f"fnn_{name}": self.fnn.params[name] for name in FNN_PARAMS}
         arrays.update({f"cnn_{i}": w for i, w in enumerate(self.cnn)})
         buffer = io.BytesIO()

@@ -3,7 +3,7 @@
 Usage: .venv/bin/python scripts/measure_inference.py [--runs 300]
 Prints a JSON object: median and 90th percentile in ms for the preprocessing alone, and
 for the models alone and the whole path (PNG bytes -> probabilities) two ways:
-`core`, one FNN and one CNN (issue 2's measure: the recognition core), and `serving`,
+`core`, one FNN and one CNN (the recognition core), and `serving`,
 all four models as a prediction runs them (originals and updated, `Recognizer.predict`).
 """
 

@@ -1,6 +1,6 @@
 """Shared fixtures: settings on a temp local store, a fresh app and client per test, test drawings.
 
-The shipped models, their compiled CNN and the canary are loaded once per session
+The shipped models, their compiled CNN and the canary are loaded once per test run
 (`Engine.load` caches them); each app still gets its own store, recognizer and learner.
 """
 
@@ -26,7 +26,7 @@ from tests.s3_server import S3Server, running_s3
 
 @pytest.fixture(scope="session")
 def engine() -> Engine:
-    """The shipped models, compiled CNN, canary and replay digits every app of the session shares."""
+    """The shipped models, compiled CNN, canary and replay digits every app of the test run shares."""
     defaults = Settings()
     return Engine.load(ROOT / "models", defaults.canary_size, defaults.replay_pool)
 

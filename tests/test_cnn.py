@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-from tensorflow.python.eager.polymorphic_function.concrete_function import ConcreteFunction
 
 from digitrec.cnn import CNNFunctions, build_cnn, load_weights, save_weights
 from digitrec.config import ROOT
@@ -38,31 +37,16 @@ def test_original_and_updated_run_in_one_call_and_agree_on_the_same_weights(cnn,
     np.testing.assert_allclose(original, updated, atol=1e-6)
 
 
-def test_the_direct_calls_answer_what_the_model_and_its_functions_answer(cnn, shipped, batch):
+def test_inference_answers_what_the_model_and_the_scoring_function_answer(cnn, shipped, batch):
     images = batch[0]
     stepped, _ = cnn.step(cnn.tensors(shipped), images, batch[1], 0.05)
     original, updated = cnn.infer(images, stepped)
-    # Through TensorFlow's execute (CNNFunctions._Call) = through the ConcreteFunction's own call.
-    expected = cnn._infer.function(tf.constant(images), cnn.tensors(shipped), stepped)
-    np.testing.assert_array_equal(original, expected[0].numpy())
-    np.testing.assert_array_equal(updated, expected[1].numpy())
+    through_its_own_call = cnn._infer(tf.constant(images), cnn.original, stepped)
+    np.testing.assert_array_equal(original, through_its_own_call[0].numpy())
+    np.testing.assert_array_equal(updated, through_its_own_call[1].numpy())
     np.testing.assert_array_equal(cnn.probabilities(stepped, images), updated)
+    np.testing.assert_array_equal(cnn.probabilities(cnn.original, images), original)
     np.testing.assert_allclose(original, tf.nn.softmax(cnn.model(images, training=False)), atol=1e-6)
-
-
-def test_calls_in_flight_on_one_thread_each_keep_their_own_images(cnn, shipped, batch):
-    # start_infer reuses a thread's input memory, but never under a call whose answer is unread.
-    images, weights = batch[0], cnn.tensors(shipped)
-    call = cnn._infer.function
-    expected = [call(tf.constant(x), weights, weights)[0].numpy() for x in (images[:2], images[2:4])]
-    first = cnn.start_infer(images[:2], weights)
-    second = cnn.start_infer(images[2:4], weights)  # the first answer is not read yet
-    third = cnn.start_infer(images[4:5], weights)  # another batch size
-    np.testing.assert_array_equal(second()[0], expected[1])
-    np.testing.assert_array_equal(first()[0], expected[0])
-    fourth = cnn.start_infer(images[:2], weights)  # the slots are free again
-    np.testing.assert_array_equal(fourth()[0], expected[0])
-    assert third()[0].shape == (1, 10)
 
 
 def test_inference_is_traced_once_for_any_batch_size_and_any_weights(cnn, shipped, batch):
@@ -70,9 +54,8 @@ def test_inference_is_traced_once_for_any_batch_size_and_any_weights(cnn, shippe
     for size in (1, 3, 24):
         cnn.infer(batch[0][:size], cnn.tensors(shipped))
         cnn.infer(batch[0][:size], cnn.tensors(stepped))
-    traced = cnn._infer.function
-    assert isinstance(traced, ConcreteFunction)  # one graph: a concrete function cannot retrace
-    assert cnn._infer.function is traced
+    # A concrete function holds one graph and cannot retrace: any other input would fail instead.
+    assert isinstance(cnn._infer, tf.types.experimental.ConcreteFunction)
 
 
 def test_a_step_is_pure_and_leaves_the_originals_alone(cnn, shipped, batch):

@@ -1,6 +1,6 @@
 """Safe scale-out: 4 gunicorn workers take 200 corrections, 16 at a time, on one shared store.
 
-The acceptance check of issue 4, on the local store and on S3 (moto's server on
+Checked on the local store and on S3 (moto's server on
 127.0.0.1): every correction is stored, every accepted update becomes exactly one
 version in one unbroken history, every refusal is on record, nothing errors, and a
 second app instance on the same store sees the final version.

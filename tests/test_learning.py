@@ -1,10 +1,7 @@
 """The measured acceptance test of online learning (run with -s to see the numbers).
 
-100 test-split digits drawn in one consistent style the originals handle poorly
-(turned 50 degrees clockwise, as on a sheet of paper lying askew; the originals read
-32% (FNN) and 38% (CNN) of the held-out half. Until session 5 it was 40 degrees, which
-read 44% and 68% then; session 6's originals read 52% and 78% of those, no longer a
-style they handle poorly); 50 are sent as
+100 test-split digits drawn in one consistent style the originals read poorly
+(turned 50 degrees clockwise, as on a sheet of paper lying askew); 50 are sent as
 corrections through POST /api/feedback, then the updated models must be clearly
 better on the other 50 and lose at most half a point on the rest of the test
 split (the test digits outside the canary, which the update never saw).

@@ -131,7 +131,6 @@ def test_predictions_never_mix_two_versions(recognizer, engine, images):
 def test_predict_with_runs_the_work_and_gives_the_same_answer_on_any_thread(recognizer, images):
     alone, result = recognizer.predict_with(images, lambda: "done")
     assert result == "done"
-    # Each thread queues its CNN call on its own asynchronous executor: the same answers.
     with ThreadPoolExecutor(max_workers=3) as pool:
         answers = list(pool.map(lambda _: recognizer.predict(images), range(12)))
     for answer in answers:
@@ -153,5 +152,5 @@ def test_work_that_fails_leaves_the_recognizer_working(recognizer, images):
 def test_a_failed_cnn_call_does_not_break_the_next_ones(recognizer, images):
     tensors = recognizer.snapshot.cnn_tensors
     with pytest.raises(tf.errors.OpError):  # convolutions refuse an empty batch
-        recognizer.cnn.start_infer(np.zeros((0, 28, 28), np.float32), tensors)()
+        recognizer.cnn.infer(np.zeros((0, 28, 28), np.float32), tensors)
     assert recognizer.predict(images)["cnn"].shape == (len(images), 10)

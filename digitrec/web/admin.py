@@ -2,7 +2,7 @@
 
 They exist only when ``DIGITREC_ADMIN_TOKEN`` is set; otherwise every admin route
 answers 403 "disabled" (a clear sentence beats a confusing 404 or 405 for the
-owner who forgot the variable, and the routes are public in the README anyway).
+owner who forgot the variable, and the routes are documented in docs/api.md anyway).
 Each request needs ``Authorization: Bearer <token>``, compared in constant time;
 a missing or wrong token is 401, and a client failing too often is 429.
 """
