@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image
 
 from digitrec import answer as answers
+from digitrec import notdigit
 from digitrec.cnn import CNNFunctions, configure_threads
 from digitrec.config import Settings
 from digitrec.data import Digits
@@ -210,17 +211,21 @@ class DigitService:
         drawing = Drawing.from_bytes(image)
         snapshot = self._follow()
 
-        def judge_shapes_and_preview() -> tuple[list[bool], str]:
+        def judge_shapes_and_preview() -> tuple[list[bool], list | None, str]:
             shaped = [answers.has_digit_shape(image) for image in drawing.redrawn]
-            return shaped, png_data_url(np.hstack(list(drawing.inputs)))
+            looks = notdigit.looks_of(drawing.ink, drawing.inks, drawing.strokes, drawing.redrawn)
+            return shaped, looks, png_data_url(np.hstack(list(drawing.inputs)))
 
-        probs, (shaped, preview) = self.recognizer.predict_with(
+        probs, (shaped, looks, preview) = self.recognizer.predict_with(
             drawing.inputs, judge_shapes_and_preview, snapshot
+        )
+        refusals = notdigit.refusals(
+            looks, len(drawing.boxes), probs["fnn"], probs["cnn"], notdigit.shipped(self.settings.models_dir)
         )
         digits, verdicts = [], []
         for i, box in enumerate(drawing.boxes):
             one = {name: probs[name][i] for name in MODEL_NAMES}
-            verdict = answers.decide(one, shaped=shaped[i])
+            verdict = answers.decide(one, shaped=shaped[i], refusal=refusals[i])
             verdicts.append(verdict)
             digits.append(
                 {

@@ -219,13 +219,15 @@ def train_fnn(
     validation: tuple[np.ndarray, np.ndarray] | None,
     seed: int,
     progress: Progress = tqdm,
+    initial: FNN | None = None,
 ) -> FNNRun:
     """Minibatch SGD with learning-rate decay on (images (N, 28, 28), labels (N,)).
 
     With a validation set, keeps the epoch with the best validation accuracy; without, the last.
+    `initial`: start from these weights (fine-tuning) instead of a fresh net.
     """
     rng = np.random.default_rng(seed)
-    net = FNN.initialise(hp.hidden, seed)
+    net = FNN.initialise(hp.hidden, seed) if initial is None else FNN(dict(initial.params))
     labels = epochs.labels
     learning_rate, history = hp.learning_rate, []
     best: tuple[float | None, int, FNN] = (None, hp.epochs, net)
@@ -285,8 +287,12 @@ def train_cnn(
     validation: tuple[np.ndarray, np.ndarray] | None,
     seed: int,
     progress: Progress = tqdm,
+    initial: list[np.ndarray] | None = None,
 ) -> CNNRun:
-    """The one build_cnn model trained with dropout on; Adam, cosine decay, softmax cross-entropy."""
+    """The one build_cnn model trained with dropout on; Adam, cosine decay, softmax cross-entropy.
+
+    `initial`: start from these weights (fine-tuning) instead of fresh ones.
+    """
     import tensorflow as tf
 
     from digitrec.cnn import build_cnn
@@ -299,6 +305,8 @@ def train_cnn(
         hp.learning_rate, hp.epochs * steps_per_epoch, alpha=hp.final_fraction
     )
     model = build_cnn(seed)
+    if initial is not None:
+        model.set_weights(initial)
     use_ema = hp.ema_momentum is not None
     optimizer = tf.keras.optimizers.Adam(schedule, use_ema=use_ema, ema_momentum=hp.ema_momentum or 0.99)
     images_spec = tf.TensorSpec([None, 28, 28], tf.float32)
@@ -432,3 +440,236 @@ def train(
     report["training_seconds"] = round(time.perf_counter() - started, 1)
     (out_dir / "report.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     return report
+
+
+# --- the not-a-digit classifier --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NotDigitConfig:
+    """The not-a-digit classifier's data and training (notdigit.Refusal)."""
+
+    seed: int = 2017
+    digits: int = 6000  # train-split digits drawn in random canvas styles
+    nondigits: int = 6000  # non-digit drawings of training seeds (nondigits.py)
+    nondigit_seed: int = 1000  # the reported non-digits use other seeds (evaluate.NONDIGIT_SEED)
+    hidden: int = 64
+    epochs: int = 40
+    batch_size: int = 128
+    learning_rate: float = 2e-3
+    l2: float = 1e-4
+    held_out: float = 0.15  # share of drawings held out to choose the threshold
+    false_refusals: float = 0.003  # the threshold refuses this share of the held-out digits
+
+
+def looks_and_labels(
+    inks: list[np.ndarray], families: list[str], models: evaluate.TrainedModels, progress: Progress = tqdm
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Drawings (280, 280) and their families ("digit" or a nondigits family) ->
+    (classifier inputs (K, F), class indices (K,), drawing index (K,), rule refusals (K,) bool).
+
+    Every segment of a drawing gets its drawing's family; digit drawings split into more than
+    one segment are left out (the segmentation, not the classifier, is wrong there).
+    """
+    from digitrec import notdigit
+
+    looks, images, labels, owners = [], [], [], []
+    for index, (ink, family) in enumerate(
+        progress(list(zip(inks, families, strict=True)), desc="looks", leave=False)
+    ):
+        found, inputs = notdigit.segment_looks(ink)
+        if family == "digit" and len(found) > 1:
+            continue
+        looks += found
+        images.append(inputs)
+        labels += [notdigit.CLASSES.index(family)] * len(found)
+        owners += [index] * len(found)
+    probs = models.probabilities(np.concatenate(images))
+    inputs = notdigit.inputs_of(looks, probs["fnn"], probs["cnn"])
+    ruled = np.array([look.rule() is not None for look in looks])
+    return inputs, np.asarray(labels, np.int64), np.asarray(owners), ruled
+
+
+def train_notdigit(
+    models_dir: Path, config: NotDigitConfig = NotDigitConfig(), progress: Progress = tqdm
+) -> dict[str, Any]:
+    """Train notdigit.Refusal on the shipped models' probabilities; writes models_dir/notdigit.npz.
+
+    Returns its report: segments fitted and held out, the threshold, held-out refusal rates, history.
+    """
+    from digitrec import notdigit
+    from digitrec.nondigits import canvas_digits, nondigit_drawings
+    from digitrec.weights import load_shipped
+
+    originals = load_shipped(models_dir)
+    models = evaluate.TrainedModels(originals.fnn, originals.cnn)
+    train_digits = load_split("train")
+    rng = np.random.default_rng(config.seed)
+    chosen = rng.permutation(len(train_digits))[: config.digits]
+    inks = canvas_digits(train_digits.images[chosen], seed=config.seed)
+    drawings = nondigit_drawings(config.nondigits, seed=config.nondigit_seed)
+    families = ["digit"] * len(inks) + [d.kind for d in drawings]
+    x, y, owner, ruled = looks_and_labels(inks + [d.ink for d in drawings], families, models, progress)
+    held = np.random.default_rng([config.seed, 1]).random(len(families)) < config.held_out
+    fit, val = ~held[owner], held[owner]
+    refusal, history = _fit_refusal(x[fit], y[fit], x[val], y[val], config, progress)
+    p_digit = refusal.probabilities(x[val])[:, 0]
+    val_digits = (y[val] == 0) & ~ruled[val]
+    threshold = float(np.quantile(p_digit[val_digits], config.false_refusals)) if val_digits.any() else 0.5
+    refusal = dataclasses.replace(refusal, threshold=min(threshold, 0.5))
+    refusal.save(Path(models_dir) / notdigit.MODEL_FILE)
+    refused = refusal.probabilities(x[val])[:, 0] < refusal.threshold
+    return {
+        "segments": {"fit": int(fit.sum()), "held_out": int(val.sum())},
+        "hidden": config.hidden,
+        "threshold": round(refusal.threshold, 4),
+        "held_out_digits_refused": round(float(np.mean((refused | ruled[val])[y[val] == 0])), 4),
+        "held_out_nondigit_segments_refused": round(float(np.mean((refused | ruled[val])[y[val] != 0])), 4),
+        "history": history,
+    }
+
+
+def _fit_refusal(
+    x: np.ndarray,
+    y: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    config: NotDigitConfig,
+    progress: Progress,
+) -> tuple[Any, list[dict[str, float]]]:
+    """A one-hidden-layer ReLU net, softmax cross-entropy (digits weighted as all non-digits), Adam."""
+    from digitrec.notdigit import CLASSES, Refusal
+
+    rng = np.random.default_rng(config.seed)
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-3
+    features, classes = x.shape[1], len(CLASSES)
+    params = {
+        "w1": rng.normal(0, np.sqrt(2 / features), (features, config.hidden)),
+        "b1": np.zeros(config.hidden),
+        "w2": rng.normal(0, np.sqrt(2 / config.hidden), (config.hidden, classes)),
+        "b2": np.zeros(classes),
+    }
+    counts = np.bincount(y, minlength=classes).astype(np.float64)
+    weights = np.where(np.arange(classes) == 0, counts[1:].sum() / max(counts[0], 1), 1.0)[y]
+    weights /= weights.mean()
+    moments = {k: (np.zeros_like(v), np.zeros_like(v)) for k, v in params.items()}
+    z = (x - mean) / scale
+    step, history = 0, []
+
+    def model(p: dict) -> Refusal:
+        return Refusal(
+            mean, scale, *(p[k].astype(np.float32) for k in ("w1", "b1", "w2", "b2")), threshold=0.5
+        )
+
+    for epoch in progress(range(config.epochs), desc="not-a-digit", leave=False):
+        order = rng.permutation(len(z))
+        for batch in np.array_split(order, max(1, len(order) // config.batch_size)):
+            hidden = np.maximum(z[batch] @ params["w1"] + params["b1"], 0.0)
+            logits = hidden @ params["w2"] + params["b2"]
+            logits -= logits.max(axis=1, keepdims=True)
+            probs = np.exp(logits)
+            probs /= probs.sum(axis=1, keepdims=True)
+            d_logits = probs
+            d_logits[np.arange(len(batch)), y[batch]] -= 1.0
+            d_logits *= weights[batch, None] / len(batch)
+            d_hidden = (d_logits @ params["w2"].T) * (hidden > 0)
+            grads = {
+                "w2": hidden.T @ d_logits + config.l2 * params["w2"],
+                "b2": d_logits.sum(axis=0),
+                "w1": z[batch].T @ d_hidden + config.l2 * params["w1"],
+                "b1": d_hidden.sum(axis=0),
+            }
+            step += 1
+            for name, grad in grads.items():
+                m, v = moments[name]
+                m *= 0.9
+                m += 0.1 * grad
+                v *= 0.999
+                v += 0.001 * grad * grad
+                params[name] -= (
+                    config.learning_rate * (m / (1 - 0.9**step)) / (np.sqrt(v / (1 - 0.999**step)) + 1e-8)
+                )
+        predicted = np.argmax(model(params).probabilities(x_val), axis=1)
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "held_out_accuracy": round(float(np.mean(predicted == y_val)), 4),
+                "held_out_digit_vs_not": round(float(np.mean((predicted == 0) == (y_val == 0))), 4),
+            }
+        )
+    return model(params), history
+
+
+# --- fine-tuning on canvas drawings ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CanvasTuning:
+    """Fine-tuning the shipped models on train-split digits drawn in random canvas styles."""
+
+    seed: int = 2017
+    styles_per_digit: int = 2  # canvas drawings of each train digit (canvas.random_style)
+    epochs: int = 4
+    cnn: CNNHyperparameters = CNNHyperparameters(
+        epochs=4, learning_rate=3e-4, final_fraction=0.05, ema_momentum=None
+    )
+    fnn: FNNHyperparameters = FNNHyperparameters(hidden=512, learning_rate=0.01, l2=1e-5, epochs=4, decay=0.7)
+
+
+class MixedEpochs:
+    """Each epoch: the offline recipe's images (EpochImages) and the canvas drawings' inputs, shuffled by
+    the trainers. labels: (N + M,)."""
+
+    def __init__(self, recipe: EpochImages, canvas: np.ndarray, canvas_labels: np.ndarray):
+        self.recipe, self.canvas = recipe, _to_uint8(canvas)
+        self.labels = np.concatenate([recipe.labels, canvas_labels]).astype(np.int32)
+
+    def __getitem__(self, epoch: int) -> np.ndarray:
+        return np.concatenate([self.recipe[epoch], self.canvas.astype(np.float32) / 255.0])
+
+
+def canvas_inputs(images: np.ndarray, labels: np.ndarray, seed: int, progress: Progress = tqdm):
+    """Digits (N, 28, 28) drawn in random canvas styles and preprocessed as served ->
+    (inputs float32 (M, 28, 28), labels (M,)); drawings split into several digits are left out."""
+    from digitrec.nondigits import canvas_digits
+    from digitrec.segment import split_digits
+
+    inputs, kept = [], []
+    inks = canvas_digits(images, seed=seed)
+    for ink, label in progress(list(zip(inks, labels, strict=True)), desc="canvas", leave=False):
+        segments = split_digits(ink)
+        if len(segments) == 1:
+            inputs.append(render_strokes(stroke_points(segments[0].ink))[0])
+            kept.append(label)
+    return np.stack(inputs), np.asarray(kept, np.int32)
+
+
+def fine_tune_canvas(
+    models_dir: Path, tuning: CanvasTuning = CanvasTuning(), progress: Progress = tqdm
+) -> dict[str, Any]:
+    """Fine-tune the shipped FNN and CNN (same architectures) on train digits: the offline recipe's
+    images plus canvas drawings of them; overwrite models_dir's fnn.npz and cnn.npz; a small report."""
+    from digitrec.cnn import save_weights
+    from digitrec.weights import load_shipped
+
+    started = time.perf_counter()
+    originals = load_shipped(models_dir)
+    train_digits = load_split("train")
+    training = TrainingDigits.from_digits(train_digits)
+    recipe = EpochImages(training, tuning.seed + 1, TrainConfig().distorted_fraction)
+    repeated = np.repeat(np.arange(len(train_digits)), tuning.styles_per_digit)
+    canvas, canvas_labels = canvas_inputs(
+        train_digits.images[repeated], train_digits.labels[repeated], tuning.seed, progress
+    )
+    epochs = MixedEpochs(recipe, canvas, canvas_labels)
+    cnn = train_cnn(tuning.cnn, epochs, None, tuning.seed, progress, initial=originals.cnn)
+    fnn = train_fnn(tuning.fnn, epochs, None, tuning.seed, progress, initial=originals.fnn)
+    fnn.net.save(Path(models_dir) / "fnn.npz")
+    save_weights(cnn.weights, Path(models_dir) / "cnn.npz")
+    return {
+        "canvas_drawings": len(canvas_labels),
+        "recipe_images": len(recipe.labels),
+        "cnn": {**dataclasses.asdict(tuning.cnn), "history": cnn.history},
+        "fnn": {**dataclasses.asdict(tuning.fnn), "history": fnn.history},
+        "seconds": round(time.perf_counter() - started, 1),
+    }
