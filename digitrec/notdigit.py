@@ -131,14 +131,15 @@ def look_at(ink: np.ndarray, points: np.ndarray, redrawn: np.ndarray) -> Look:
 def inputs_of(looks: list[Look], fnn: np.ndarray, cnn: np.ndarray) -> np.ndarray:
     """The classifier's inputs float32 (K, STATISTICS + 196 + 20) for K looks and the original
     models' probabilities fnn, cnn (K, 10)."""
-    return np.hstack(
-        [
-            np.stack([look.statistics for look in looks]),
-            np.stack([look.small for look in looks]),
-            np.asarray(fnn, np.float32),
-            np.asarray(cnn, np.float32),
-        ]
-    ).astype(np.float32)
+    statistics = np.stack([look.statistics for look in looks])
+    return inputs_from(statistics, np.stack([look.small for look in looks]), fnn, cnn)
+
+
+def inputs_from(statistics: np.ndarray, small: np.ndarray, fnn: np.ndarray, cnn: np.ndarray) -> np.ndarray:
+    """Looks' statistics (K, STATISTICS) and small renderings (K, 196), probabilities (K, 10) x 2 ->
+    the classifier's inputs float32 (K, STATISTICS + 196 + 20)."""
+    parts = [statistics, small, np.asarray(fnn, np.float32), np.asarray(cnn, np.float32)]
+    return np.hstack(parts).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -252,4 +253,7 @@ def refusals(
     """
     if looks is None:
         return [None] * count
-    return [None if key is None else MESSAGES[key] for key in judge(looks, fnn, cnn, refusal)]
+    keys = judge(looks, fnn, cnn, refusal)
+    if len(keys) > 1 and all(key == "tap" for key in keys):
+        keys = ["dots"] * len(keys)  # a row of taps
+    return [None if key is None else MESSAGES[key] for key in keys]

@@ -62,6 +62,23 @@ class CNNHyperparameters:
 
 
 @dataclass(frozen=True)
+class NotDigitConfig:
+    """The not-a-digit classifier's data and training (notdigit.Refusal)."""
+
+    seed: int = 2017
+    digits: int = 8004  # train-split digits drawn in random canvas styles (all of them)
+    nondigits: int = 10000  # non-digit drawings of training seeds (nondigits.py)
+    nondigit_seed: int = 1000  # the reported non-digits use other seeds (evaluate.NONDIGIT_SEED)
+    hidden: int = 128
+    epochs: int = 40
+    batch_size: int = 128
+    learning_rate: float = 2e-3
+    l2: float = 1e-4
+    held_out: float = 0.15  # share of drawings held out to choose the threshold
+    false_refusals: float = 0.003  # the threshold refuses this share of the held-out digits
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """Everything a training run depends on besides the data."""
 
@@ -78,6 +95,7 @@ class TrainConfig:
     refit: bool = True  # train the shipped models on all train digits once the grid has chosen
     robustness_count: int = 1000  # test digits drawn in each canvas style
     weights_dtype: str = "float32"
+    notdigit: NotDigitConfig = NotDigitConfig()  # the not-a-digit classifier, trained on the new models
 
 
 QUICK = TrainConfig(
@@ -88,6 +106,7 @@ QUICK = TrainConfig(
     cnn=CNNHyperparameters(epochs=1),
     limit=300,
     robustness_count=10,
+    notdigit=NotDigitConfig(digits=80, nondigits=70, epochs=2),
 )
 
 
@@ -436,6 +455,7 @@ def train(
         },
         "robustness": robustness,
     }
+    report["not_a_digit_classifier"] = train_notdigit(out_dir, config.notdigit, progress)
     report["plots"] = plots.write_all(report, out_dir)
     report["training_seconds"] = round(time.perf_counter() - started, 1)
     (out_dir / "report.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
@@ -446,37 +466,40 @@ def train(
 
 
 @dataclass(frozen=True)
-class NotDigitConfig:
-    """The not-a-digit classifier's data and training (notdigit.Refusal)."""
+class NotDigitData:
+    """The classifier's training segments: what notdigit.segment_looks finds in each drawing.
 
-    seed: int = 2017
-    digits: int = 6000  # train-split digits drawn in random canvas styles
-    nondigits: int = 6000  # non-digit drawings of training seeds (nondigits.py)
-    nondigit_seed: int = 1000  # the reported non-digits use other seeds (evaluate.NONDIGIT_SEED)
-    hidden: int = 64
-    epochs: int = 40
-    batch_size: int = 128
-    learning_rate: float = 2e-3
-    l2: float = 1e-4
-    held_out: float = 0.15  # share of drawings held out to choose the threshold
-    false_refusals: float = 0.003  # the threshold refuses this share of the held-out digits
+    statistics (K, notdigit.STATISTICS), small (K, 196), images: the model inputs (K, 28, 28);
+    labels: class indices into notdigit.CLASSES (K,); owners: the drawing of each segment (K,);
+    ruled: whether the rules refuse it (K,); drawings: how many drawings there were.
+    """
+
+    statistics: np.ndarray
+    small: np.ndarray
+    images: np.ndarray
+    labels: np.ndarray
+    owners: np.ndarray
+    ruled: np.ndarray
+    drawings: int
 
 
-def looks_and_labels(
-    inks: list[np.ndarray], families: list[str], models: evaluate.TrainedModels, progress: Progress = tqdm
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Drawings (280, 280) and their families ("digit" or a nondigits family) ->
-    (classifier inputs (K, F), class indices (K,), drawing index (K,), rule refusals (K,) bool).
+def notdigit_data(config: NotDigitConfig, progress: Progress = tqdm) -> NotDigitData:
+    """Train-split digits in random canvas styles and non-digits of config.nondigit_seed, segmented.
 
     Every segment of a drawing gets its drawing's family; digit drawings split into more than
     one segment are left out (the segmentation, not the classifier, is wrong there).
     """
     from digitrec import notdigit
+    from digitrec.nondigits import canvas_digits, nondigit_drawings
 
+    train_digits = load_split("train")
+    chosen = np.random.default_rng(config.seed).permutation(len(train_digits))[: config.digits]
+    inks = canvas_digits(train_digits.images[chosen], seed=config.seed)
+    drawings = nondigit_drawings(config.nondigits, seed=config.nondigit_seed)
+    families = ["digit"] * len(inks) + [d.kind for d in drawings]
     looks, images, labels, owners = [], [], [], []
-    for index, (ink, family) in enumerate(
-        progress(list(zip(inks, families, strict=True)), desc="looks", leave=False)
-    ):
+    everything = list(zip(inks + [d.ink for d in drawings], families, strict=True))
+    for index, (ink, family) in enumerate(progress(everything, desc="looks", leave=False)):
         found, inputs = notdigit.segment_looks(ink)
         if family == "digit" and len(found) > 1:
             continue
@@ -484,34 +507,40 @@ def looks_and_labels(
         images.append(inputs)
         labels += [notdigit.CLASSES.index(family)] * len(found)
         owners += [index] * len(found)
-    probs = models.probabilities(np.concatenate(images))
-    inputs = notdigit.inputs_of(looks, probs["fnn"], probs["cnn"])
-    ruled = np.array([look.rule() is not None for look in looks])
-    return inputs, np.asarray(labels, np.int64), np.asarray(owners), ruled
+    return NotDigitData(
+        np.stack([look.statistics for look in looks]),
+        np.stack([look.small for look in looks]),
+        np.concatenate(images),
+        np.asarray(labels, np.int64),
+        np.asarray(owners),
+        np.array([look.rule() is not None for look in looks]),
+        len(families),
+    )
 
 
 def train_notdigit(
     models_dir: Path, config: NotDigitConfig = NotDigitConfig(), progress: Progress = tqdm
 ) -> dict[str, Any]:
-    """Train notdigit.Refusal on the shipped models' probabilities; writes models_dir/notdigit.npz.
+    """Train notdigit.Refusal on the models in models_dir; writes models_dir/notdigit.npz.
 
     Returns its report: segments fitted and held out, the threshold, held-out refusal rates, history.
     """
+    return fit_notdigit(notdigit_data(config, progress), Path(models_dir), config, progress)
+
+
+def fit_notdigit(
+    data: NotDigitData, models_dir: Path, config: NotDigitConfig, progress: Progress = tqdm
+) -> dict[str, Any]:
+    """The classifier fitted on `data` with the probabilities of the models in models_dir (saved there)."""
     from digitrec import notdigit
-    from digitrec.nondigits import canvas_digits, nondigit_drawings
     from digitrec.weights import load_shipped
 
     originals = load_shipped(models_dir)
-    models = evaluate.TrainedModels(originals.fnn, originals.cnn)
-    train_digits = load_split("train")
-    rng = np.random.default_rng(config.seed)
-    chosen = rng.permutation(len(train_digits))[: config.digits]
-    inks = canvas_digits(train_digits.images[chosen], seed=config.seed)
-    drawings = nondigit_drawings(config.nondigits, seed=config.nondigit_seed)
-    families = ["digit"] * len(inks) + [d.kind for d in drawings]
-    x, y, owner, ruled = looks_and_labels(inks + [d.ink for d in drawings], families, models, progress)
-    held = np.random.default_rng([config.seed, 1]).random(len(families)) < config.held_out
-    fit, val = ~held[owner], held[owner]
+    probs = evaluate.TrainedModels(originals.fnn, originals.cnn).probabilities(data.images)
+    x = notdigit.inputs_from(data.statistics, data.small, probs["fnn"], probs["cnn"])
+    y, ruled = data.labels, data.ruled
+    held = np.random.default_rng([config.seed, 1]).random(data.drawings) < config.held_out
+    fit, val = ~held[data.owners], held[data.owners]
     refusal, history = _fit_refusal(x[fit], y[fit], x[val], y[val], config, progress)
     p_digit = refusal.probabilities(x[val])[:, 0]
     val_digits = (y[val] == 0) & ~ruled[val]

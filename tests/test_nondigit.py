@@ -234,6 +234,10 @@ def test_a_tap_says_it_is_a_dot(service):
     assert service.predict(drawn(*ISSUE_DRAWINGS["tap near a corner"]))["message"] == notdigit.MESSAGES["tap"]
 
 
+def test_a_row_of_taps_says_dots(service):
+    assert service.predict(drawn(*ISSUE_DRAWINGS["three dots"]))["message"] == notdigit.MESSAGES["dots"]
+
+
 def test_a_zero_too_small_for_the_pen_says_draw_bigger(service):
     result = service.predict(drawn(ring(140, 140, 9, 15)))
     assert result["answer"] is None
