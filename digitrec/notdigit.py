@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from digitrec.answer import shape_statistics
+from digitrec.answer import MAX_CROSSINGS, MAX_HOLES, MAX_INK, MAX_ISLANDS, shape_statistics
 from digitrec.config import ROOT
 from digitrec.drawing import INK_THRESHOLD, SMALL_WORK_SIDE, WORK_SIDE
 
@@ -53,7 +53,8 @@ class Look:
 
     pen: estimated pen width, px; length: the segment's longer side in pens; straight:
     its ink spread across its main axis in pens; tilt: the main axis's angle from
-    vertical, degrees (0-90); statistics: float32 (STATISTICS,) for the classifier;
+    vertical, degrees (0-90); shaped: answer.has_digit_shape of its redrawn rendering;
+    statistics: float32 (STATISTICS,) for the classifier;
     small: float32 (196,), the redrawn rendering at 14x14.
     """
 
@@ -61,6 +62,7 @@ class Look:
     length: float
     straight: float
     tilt: float
+    shaped: bool
     statistics: np.ndarray
     small: np.ndarray
 
@@ -94,10 +96,9 @@ def look_at(ink: np.ndarray, points: np.ndarray, redrawn: np.ndarray) -> Look:
         ridge = depth[(depth > 0) & (depth >= ndimage.maximum_filter(depth, size=3))]
         pen = 2.0 * float(np.median(ridge)) if ridge.size else pen
     pen = max(pen, 1.0)
-    ys, xs = np.nonzero(mask)
-    if ys.size >= 2:
-        coords = np.stack([ys, xs]).astype(np.float64)
-        values, vectors = np.linalg.eigh(np.cov(coords))
+    covariance = _covariance(mask)
+    if covariance is not None:
+        values, vectors = np.linalg.eigh(covariance)
         minor, major = np.sqrt(np.maximum(values, 0.0))
         axis_y, axis_x = vectors[:, 1]
         tilt = float(np.degrees(np.arctan2(abs(axis_x), abs(axis_y))))
@@ -105,6 +106,9 @@ def look_at(ink: np.ndarray, points: np.ndarray, redrawn: np.ndarray) -> Look:
         minor, major, tilt = 0.0, 0.0, 0.0
     pieces = ndimage.label(mask[::2, ::2], structure=np.ones((3, 3), bool))[1]
     ink_total, holes, islands, crossings, ends = shape_statistics(redrawn)
+    shaped = (
+        ink_total <= MAX_INK and holes <= MAX_HOLES and islands <= MAX_ISLANDS and crossings <= MAX_CROSSINGS
+    )
     statistics = np.array(
         [
             np.log(longer / pen),
@@ -125,7 +129,24 @@ def look_at(ink: np.ndarray, points: np.ndarray, redrawn: np.ndarray) -> Look:
         np.float32,
     )
     small = redrawn.reshape(14, 2, 14, 2).mean(axis=(1, 3)).reshape(-1).astype(np.float32)
-    return Look(pen, longer / pen, float(minor / pen), tilt, statistics, small)
+    return Look(pen, longer / pen, float(minor / pen), tilt, shaped, statistics, small)
+
+
+def _covariance(mask: np.ndarray) -> np.ndarray | None:
+    """The (y, x) covariance (2, 2) of a mask's pixels (as np.cov of their coordinates), or None
+    under 2 pixels; from row and column sums and one matrix product rather than listing the pixels."""
+    weights = mask.astype(np.float32)
+    count = float(weights.sum())
+    if count < 2:
+        return None
+    ys = np.arange(mask.shape[0], dtype=np.float64)
+    xs = np.arange(mask.shape[1], dtype=np.float64)
+    rows, cols = weights.sum(axis=1, dtype=np.float64), weights.sum(axis=0, dtype=np.float64)
+    mean_y, mean_x = rows @ ys / count, cols @ xs / count
+    var_y = rows @ (ys - mean_y) ** 2
+    var_x = cols @ (xs - mean_x) ** 2
+    cross = float((ys - mean_y) @ weights.astype(np.float64) @ (xs - mean_x))
+    return np.array([[var_y, cross], [cross, var_x]]) / (count - 1)
 
 
 def inputs_of(looks: list[Look], fnn: np.ndarray, cnn: np.ndarray) -> np.ndarray:

@@ -212,8 +212,11 @@ class DigitService:
         snapshot = self._follow()
 
         def judge_shapes_and_preview() -> tuple[list[bool], list | None, str]:
-            shaped = [answers.has_digit_shape(image) for image in drawing.redrawn]
             looks = notdigit.looks_of(drawing.ink, drawing.inks, drawing.strokes, drawing.redrawn)
+            if looks is None:
+                shaped = [answers.has_digit_shape(image) for image in drawing.redrawn]
+            else:
+                shaped = [look.shaped for look in looks]
             return shaped, looks, png_data_url(np.hstack(list(drawing.inputs)))
 
         probs, (shaped, looks, preview) = self.recognizer.predict_with(

@@ -238,15 +238,13 @@ def train_fnn(
     validation: tuple[np.ndarray, np.ndarray] | None,
     seed: int,
     progress: Progress = tqdm,
-    initial: FNN | None = None,
 ) -> FNNRun:
     """Minibatch SGD with learning-rate decay on (images (N, 28, 28), labels (N,)).
 
     With a validation set, keeps the epoch with the best validation accuracy; without, the last.
-    `initial`: start from these weights (fine-tuning) instead of a fresh net.
     """
     rng = np.random.default_rng(seed)
-    net = FNN.initialise(hp.hidden, seed) if initial is None else FNN(dict(initial.params))
+    net = FNN.initialise(hp.hidden, seed)
     labels = epochs.labels
     learning_rate, history = hp.learning_rate, []
     best: tuple[float | None, int, FNN] = (None, hp.epochs, net)
@@ -306,12 +304,8 @@ def train_cnn(
     validation: tuple[np.ndarray, np.ndarray] | None,
     seed: int,
     progress: Progress = tqdm,
-    initial: list[np.ndarray] | None = None,
 ) -> CNNRun:
-    """The one build_cnn model trained with dropout on; Adam, cosine decay, softmax cross-entropy.
-
-    `initial`: start from these weights (fine-tuning) instead of fresh ones.
-    """
+    """The one build_cnn model trained with dropout on; Adam, cosine decay, softmax cross-entropy."""
     import tensorflow as tf
 
     from digitrec.cnn import build_cnn
@@ -324,8 +318,6 @@ def train_cnn(
         hp.learning_rate, hp.epochs * steps_per_epoch, alpha=hp.final_fraction
     )
     model = build_cnn(seed)
-    if initial is not None:
-        model.set_weights(initial)
     use_ema = hp.ema_momentum is not None
     optimizer = tf.keras.optimizers.Adam(schedule, use_ema=use_ema, ema_momentum=hp.ema_momentum or 0.99)
     images_spec = tf.TensorSpec([None, 28, 28], tf.float32)
@@ -627,78 +619,3 @@ def _fit_refusal(
             }
         )
     return model(params), history
-
-
-# --- fine-tuning on canvas drawings ----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CanvasTuning:
-    """Fine-tuning the shipped models on train-split digits drawn in random canvas styles."""
-
-    seed: int = 2017
-    styles_per_digit: int = 2  # canvas drawings of each train digit (canvas.random_style)
-    epochs: int = 4
-    cnn: CNNHyperparameters = CNNHyperparameters(
-        epochs=4, learning_rate=3e-4, final_fraction=0.05, ema_momentum=None
-    )
-    fnn: FNNHyperparameters = FNNHyperparameters(hidden=512, learning_rate=0.01, l2=1e-5, epochs=4, decay=0.7)
-
-
-class MixedEpochs:
-    """Each epoch: the offline recipe's images (EpochImages) and the canvas drawings' inputs, shuffled by
-    the trainers. labels: (N + M,)."""
-
-    def __init__(self, recipe: EpochImages, canvas: np.ndarray, canvas_labels: np.ndarray):
-        self.recipe, self.canvas = recipe, _to_uint8(canvas)
-        self.labels = np.concatenate([recipe.labels, canvas_labels]).astype(np.int32)
-
-    def __getitem__(self, epoch: int) -> np.ndarray:
-        return np.concatenate([self.recipe[epoch], self.canvas.astype(np.float32) / 255.0])
-
-
-def canvas_inputs(images: np.ndarray, labels: np.ndarray, seed: int, progress: Progress = tqdm):
-    """Digits (N, 28, 28) drawn in random canvas styles and preprocessed as served ->
-    (inputs float32 (M, 28, 28), labels (M,)); drawings split into several digits are left out."""
-    from digitrec.nondigits import canvas_digits
-    from digitrec.segment import split_digits
-
-    inputs, kept = [], []
-    inks = canvas_digits(images, seed=seed)
-    for ink, label in progress(list(zip(inks, labels, strict=True)), desc="canvas", leave=False):
-        segments = split_digits(ink)
-        if len(segments) == 1:
-            inputs.append(render_strokes(stroke_points(segments[0].ink))[0])
-            kept.append(label)
-    return np.stack(inputs), np.asarray(kept, np.int32)
-
-
-def fine_tune_canvas(
-    models_dir: Path, tuning: CanvasTuning = CanvasTuning(), progress: Progress = tqdm
-) -> dict[str, Any]:
-    """Fine-tune the shipped FNN and CNN (same architectures) on train digits: the offline recipe's
-    images plus canvas drawings of them; overwrite models_dir's fnn.npz and cnn.npz; a small report."""
-    from digitrec.cnn import save_weights
-    from digitrec.weights import load_shipped
-
-    started = time.perf_counter()
-    originals = load_shipped(models_dir)
-    train_digits = load_split("train")
-    training = TrainingDigits.from_digits(train_digits)
-    recipe = EpochImages(training, tuning.seed + 1, TrainConfig().distorted_fraction)
-    repeated = np.repeat(np.arange(len(train_digits)), tuning.styles_per_digit)
-    canvas, canvas_labels = canvas_inputs(
-        train_digits.images[repeated], train_digits.labels[repeated], tuning.seed, progress
-    )
-    epochs = MixedEpochs(recipe, canvas, canvas_labels)
-    cnn = train_cnn(tuning.cnn, epochs, None, tuning.seed, progress, initial=originals.cnn)
-    fnn = train_fnn(tuning.fnn, epochs, None, tuning.seed, progress, initial=originals.fnn)
-    fnn.net.save(Path(models_dir) / "fnn.npz")
-    save_weights(cnn.weights, Path(models_dir) / "cnn.npz")
-    return {
-        "canvas_drawings": len(canvas_labels),
-        "recipe_images": len(recipe.labels),
-        "cnn": {**dataclasses.asdict(tuning.cnn), "history": cnn.history},
-        "fnn": {**dataclasses.asdict(tuning.fnn), "history": fnn.history},
-        "seconds": round(time.perf_counter() - started, 1),
-    }

@@ -116,7 +116,7 @@ def main() -> int:
     models = TrainedModels(originals.fnn, originals.cnn)
     test = load_split("test")
     figures = {
-        "command": "scripts/measure_recognition.py" + (" --write" if args.write else ""),
+        "command": " ".join([".venv/bin/python scripts/measure_recognition.py", *sys.argv[1:]]),
         "not_a_digit": not_a_digit_report(models, spread(test, args.digits), args.nondigits),
         "splitting": splitting(models, test, args.digits, args.strings, args.seed),
         "canvas_styles": canvas_styles(models, test, args.styles),
