@@ -142,20 +142,20 @@ def read_canvas(models: TrainedModels, inks: list[np.ndarray], refusal: Any = No
     "fnn": digit, "cnn": digit (of the first segment)}."""
     from digitrec import answer, notdigit
 
-    looked = [notdigit.segment_looks(ink) for ink in inks]
+    looked = [notdigit.segment_looks(ink) for ink in inks]  # (looks, model inputs) per drawing
     probs = models.probabilities(np.concatenate([images for _, images in looked]))
     results, start = [], 0
-    for looks, images in looked:
+    for looks, _ in looked:
         fnn, cnn = probs["fnn"][start : start + len(looks)], probs["cnn"][start : start + len(looks)]
         start += len(looks)
-        reasons = notdigit.judge(looks, fnn, cnn, refusal)
+        reasons = notdigit.refusals(looks, len(looks), fnn, cnn, refusal)
         verdicts = [
             answer.decide(
                 {"fnn": f, "cnn": c, "fnn_updated": f, "cnn_updated": c},
-                image,
-                refusal=None if reason is None else notdigit.MESSAGES[reason],
+                shaped=look.shaped,
+                refusal=reason,
             )
-            for f, c, image, reason in zip(fnn, cnn, images, reasons, strict=True)
+            for f, c, look, reason in zip(fnn, cnn, looks, reasons, strict=True)
         ]
         text, message = answer.combine(verdicts)
         results.append(

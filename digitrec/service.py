@@ -161,6 +161,7 @@ class DigitService:
         self.samples = SampleStore(blobs)
         self.history = ModelHistory(blobs, keep_last=settings.keep_last, keep_every=settings.keep_every)
         self.recognizer = Recognizer(self.engine.originals, settings.follow_seconds, cnn=self.engine.cnn)
+        self.refusal = notdigit.shipped(Path(settings.models_dir))  # the not-a-digit classifier
         self.learner = OnlineLearner(
             self.recognizer, self.history, settings, self.engine.canary, self.engine.replay
         )
@@ -222,9 +223,7 @@ class DigitService:
         probs, (shaped, looks, preview) = self.recognizer.predict_with(
             drawing.inputs, judge_shapes_and_preview, snapshot
         )
-        refusals = notdigit.refusals(
-            looks, len(drawing.boxes), probs["fnn"], probs["cnn"], notdigit.shipped(self.settings.models_dir)
-        )
+        refusals = notdigit.refusals(looks, len(drawing.boxes), probs["fnn"], probs["cnn"], self.refusal)
         digits, verdicts = [], []
         for i, box in enumerate(drawing.boxes):
             one = {name: probs[name][i] for name in MODEL_NAMES}
