@@ -11,7 +11,9 @@ drawing) does not have the shape of a digit (more ink, holes or
 crossings than any training digit has, or a stroke inside a loop), or the two
 updated models together are not sure of it (their normalised geometric-mean
 probability is below JOINT_CONFIDENT, chosen on the validation split and on
-non-digits of a seed other than the one reported).
+non-digits of a seed other than the one reported). For canvas drawings,
+notdigit.py judges each segment first (taps, lines, drawings too small for the
+pen, letters, symbols, shapes, scribbles); its sentence is the answer's message.
 """
 
 from __future__ import annotations
@@ -79,13 +81,19 @@ def _article(digit: int) -> str:
 
 
 def decide(
-    probs: Mapping[str, np.ndarray], image: np.ndarray | None = None, shaped: bool | None = None
+    probs: Mapping[str, np.ndarray],
+    image: np.ndarray | None = None,
+    shaped: bool | None = None,
+    refusal: str | None = None,
 ) -> Answer:
     """{model name: probabilities (10,)} for one digit, and its redrawn rendering (28, 28) -> the answer.
 
     `shaped`: `has_digit_shape(image)` when the caller has it already. Without `image` or
-    `shaped` only the probabilities are judged (the shape check is skipped).
+    `shaped` only the probabilities are judged (the shape check is skipped). `refusal`: a
+    sentence saying why the drawing is not a digit (notdigit.judge), or None.
     """
+    if refusal is not None:
+        return Answer(None, refusal)
     answer = original_rule(probs)
     if answer.digit is None:
         return answer
@@ -108,18 +116,27 @@ def joint_confidence(probs: Mapping[str, np.ndarray], digit: int) -> float:
 
 def has_digit_shape(image: np.ndarray) -> bool:
     """Whether a redrawn rendering (28, 28), ink = 1.0 (drawing.redrawn), keeps within digits' limits."""
-    if float(image.sum()) > MAX_INK:
-        return False
+    ink, holes, islands, crossings, _ = shape_statistics(image)
+    return ink <= MAX_INK and holes <= MAX_HOLES and islands <= MAX_ISLANDS and crossings <= MAX_CROSSINGS
+
+
+def shape_statistics(image: np.ndarray) -> tuple[float, int, int, int, int]:
+    """A redrawn rendering (28, 28), ink = 1.0 -> (total ink, holes, islands, crossings, stroke ends).
+
+    Holes: enclosed paper regions; islands: strokes inside a loop of another stroke; crossings and
+    ends: skeleton pixels with three or more, and with one, skeleton neighbours.
+    """
+    ink = float(image.sum())
     strokes = image >= 0.5
     paper, regions = ndimage.label(~strokes, structure=_CROSS)
     is_outside = _flags(regions, np.concatenate([paper[0], paper[-1], paper[:, 0], paper[:, -1]]))
-    if regions - np.count_nonzero(is_outside) > MAX_HOLES:
-        return False
-    if _islands(strokes, is_outside[paper]) > MAX_ISLANDS:
-        return False
+    holes = regions - int(np.count_nonzero(is_outside))
+    islands = _islands(strokes, is_outside[paper])
     skeleton = skeletonize(strokes)
     neighbours = _box_sum(skeleton) - 1  # 8-neighbours of each skeleton pixel
-    return int(np.count_nonzero(skeleton & (neighbours >= 3))) <= MAX_CROSSINGS
+    crossings = int(np.count_nonzero(skeleton & (neighbours >= 3)))
+    ends = int(np.count_nonzero(skeleton & (neighbours == 1)))
+    return ink, holes, islands, crossings, ends
 
 
 def _islands(strokes: np.ndarray, outside: np.ndarray) -> int:
@@ -161,6 +178,8 @@ def combine(answers: list[Answer]) -> tuple[str | None, str]:
         only = answers[0]
         return (None if only.digit is None else str(only.digit)), only.message
     unknown = [i + 1 for i, answer in enumerate(answers) if answer.digit is None]
+    if len(unknown) == len(answers) and len({answer.message for answer in answers}) == 1:
+        return None, answers[0].message  # every piece refused for one reason (a row of dots)
     if unknown:
         which = ", ".join(str(i) for i in unknown)
         noun = "digit" if len(unknown) == 1 else "digits"

@@ -1,7 +1,8 @@
 """Drawings as a browser canvas would make them: a digit traced with a round pen.
 
 Used to measure how the models cope with canvas drawings (thin or thick pen,
-small, large, off-centre, slanted digits) and by tests and the benchmark. An
+small, large, off-centre, slanted, wobbly digits), to train the not-a-digit
+classifier (nondigits.py, notdigit.py), and by tests and the benchmark. An
 MNIST digit (28x28, ink = 1.0) is warped onto the canvas, reduced to its centre
 line, and the centre line is redrawn with a round-capped, anti-aliased pen of the
 requested width, black on white, like `ctx.lineCap = "round"; ctx.stroke()`. The
@@ -23,17 +24,48 @@ CANVAS = 280  # default canvas side, px
 PEN = 14  # default pen width, px
 FILL = 200 / 280  # the digit's 20 px MNIST box at scale 1.0, as a fraction of the canvas side
 
-# Named ways people draw: keyword arguments for render_digit / render_ink.
+SLANT = 0.466  # tan(25 degrees): the steepest slant of the styles, dx per dy
+# A digit's height on the canvas is about FILL x CANVAS x scale (an MNIST digit is ~20 px high).
+# Named ways people draw: keyword arguments for render_digit / render_ink. Heights run from
+# 30% (scale 0.42) to 95% (scale 1.33) of the pad, pens from 2% to 18% of the digit's height.
 STYLES: dict[str, dict] = {
     "default": {},
     "thin": {"pen": 4},
     "thick": {"pen": 24},
-    "small": {"scale": 0.4, "pen": 8},
+    "very thick": {"scale": 0.65, "pen": 24},
+    "tiny": {"scale": 0.42, "pen": 8},
+    "small": {"scale": 0.42, "pen": 14},
     "large": {"scale": 1.3, "pen": 18},
     "shifted": {"scale": 0.6, "offset": (-60, 55)},
-    "slanted": {"shear": 0.35},
+    "edge": {"scale": 0.5, "offset": (75, -80), "pen": 12},
+    "slanted": {"shear": SLANT},
+    "slanted left": {"shear": -SLANT},
     "narrow": {"squash": 0.7},
+    "wide": {"squash": 1.3},
+    "wobbly": {"wobble": 5.0},
 }
+
+
+def random_style(rng: np.random.Generator, size: int = CANVAS) -> dict:
+    """Keyword arguments for render_ink: one random way of drawing a digit on a `size` pad.
+
+    Height 30-95% of the pad, pen 3-16% of the height (at least 3 px), slant within
+    +-25 degrees, width 75-125%, anywhere on the pad that keeps the digit on it, and a
+    hand's wobble of up to 4 px.
+    """
+    height = rng.uniform(0.30, 0.95) * size
+    pen = max(3.0, height * float(np.exp(rng.uniform(np.log(0.03), np.log(0.16)))))
+    room = max(0.0, (size - height - pen) / 2)
+    return {
+        "pen": round(pen, 1),
+        "scale": height / (size * FILL),
+        "offset": (float(rng.uniform(-room, room)), float(rng.uniform(-room, room) * 0.8)),
+        "shear": float(rng.uniform(-SLANT, SLANT)),
+        "squash": float(rng.uniform(0.75, 1.25)),
+        "wobble": float(rng.uniform(0.0, 4.0)),
+        "seed": int(rng.integers(2**31)),
+        "size": size,
+    }
 
 
 def render_ink(
@@ -44,13 +76,17 @@ def render_ink(
     offset: tuple[float, float] = (0.0, 0.0),
     shear: float = 0.0,
     squash: float = 1.0,
+    wobble: float = 0.0,
+    seed: int = 0,
     size: int = CANVAS,
 ) -> np.ndarray:
     """A 28x28 digit (ink = 1.0) -> the canvas's ink float32 (size, size), 0 = white, 1 = black.
 
     pen: stroke width in canvas px; scale: digit size relative to MNIST's 20 px box
     scaled to the canvas; offset: (dy, dx) of the digit's centre from the canvas
-    centre in px; shear: slant (positive leans right, dx per dy); squash: width factor.
+    centre in px; shear: slant (positive leans right, dx per dy); squash: width factor;
+    wobble: the largest smooth random displacement of the strokes in px (a shaky hand),
+    drawn from `seed`.
     """
     canvas = np.zeros((size, size), dtype=np.float32)
     _draw(
@@ -61,6 +97,8 @@ def render_ink(
         pen,
         shear,
         squash,
+        wobble,
+        seed,
     )
     return canvas
 
@@ -143,6 +181,8 @@ def _draw(
     pen: float,
     shear: float,
     squash: float,
+    wobble: float = 0.0,
+    seed: int = 0,
 ) -> None:
     """Trace image28's centre line onto `canvas` in place (max with what is there)."""
     image = np.asarray(image28, dtype=np.float32)
@@ -163,7 +203,7 @@ def _draw(
         ]
     )
     placed = (corners - source_centre) @ warp.T + centre
-    margin = pen / 2 + 2
+    margin = pen / 2 + 2 + wobble
     top, left = np.floor(placed.min(axis=0) - margin).astype(int)
     bottom, right = np.ceil(placed.max(axis=0) + margin).astype(int)
     top, left = max(top, 0), max(left, 0)
@@ -179,6 +219,8 @@ def _draw(
         order=1,
         cval=0.0,
     )
+    if wobble > 0:
+        warped = _wobbled(warped, wobble, np.random.default_rng(seed))
     if warped.max() <= 0.0:
         return
     strokes = warped >= 0.5
@@ -191,3 +233,16 @@ def _draw(
     coverage = np.clip(pen / 2 + 0.5 - distance, 0.0, 1.0).astype(np.float32)
     region = canvas[top:bottom, left:right]
     np.maximum(region, coverage, out=region)
+
+
+def _wobbled(image: np.ndarray, amplitude: float, rng: np.random.Generator) -> np.ndarray:
+    """`image` displaced by a smooth random field of at most `amplitude` px (a 4x4 grid, interpolated)."""
+    shape = image.shape
+    fields = []
+    for _ in range(2):
+        grid = rng.uniform(-amplitude, amplitude, (4, 4))
+        fields.append(
+            ndimage.zoom(grid, (shape[0] / 4, shape[1] / 4), order=3, mode="nearest")[: shape[0], : shape[1]]
+        )
+    rows, cols = np.indices(shape, dtype=np.float64)
+    return ndimage.map_coordinates(image, [rows + fields[0], cols + fields[1]], order=1, cval=0.0)

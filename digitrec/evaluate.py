@@ -128,3 +128,82 @@ def evaluate_split(split: str = "test", settings: Any = None) -> dict[str, Any]:
     correct = [answer == int(label) for answer, label in zip(answers, digits.labels, strict=True)]
     result["answer"] = round(float(np.mean(correct)), 4)
     return result
+
+
+# --- canvas drawings read as served: not-a-digit, splitting, styles ----------------------------
+
+NONDIGIT_SEED = 7  # the reported non-digits (the classifier learns from seed 1000 on)
+DIGIT_SEED = 7  # the random canvas styles of the reported test-split digits
+
+
+def read_canvas(models: TrainedModels, inks: list[np.ndarray], refusal: Any = None) -> list[dict[str, Any]]:
+    """Canvas drawings (H, W) read as service.predict reads them, with `models` as the original and
+    the updated models -> per drawing {"answer": str | None, "message", "segments": K,
+    "fnn": digit, "cnn": digit (of the first segment)}."""
+    from digitrec import answer, notdigit
+
+    looked = [notdigit.segment_looks(ink) for ink in inks]  # (looks, model inputs) per drawing
+    probs = models.probabilities(np.concatenate([images for _, images in looked]))
+    results, start = [], 0
+    for looks, _ in looked:
+        fnn, cnn = probs["fnn"][start : start + len(looks)], probs["cnn"][start : start + len(looks)]
+        start += len(looks)
+        reasons = notdigit.refusals(looks, len(looks), fnn, cnn, refusal)
+        verdicts = [
+            answer.decide(
+                {"fnn": f, "cnn": c, "fnn_updated": f, "cnn_updated": c},
+                shaped=look.shaped,
+                refusal=reason,
+            )
+            for f, c, look, reason in zip(fnn, cnn, looks, reasons, strict=True)
+        ]
+        text, message = answer.combine(verdicts)
+        results.append(
+            {
+                "answer": text,
+                "message": message,
+                "segments": len(looks),
+                "fnn": int(np.argmax(fnn[0])),
+                "cnn": int(np.argmax(cnn[0])),
+            }
+        )
+    return results
+
+
+def not_a_digit_report(
+    models: TrainedModels, digits: Digits, nondigit_count: int, refusal: Any = None
+) -> dict[str, Any]:
+    """Refusals of non-digits per family (nondigits.py, NONDIGIT_SEED) and of `digits` drawn in random
+    canvas styles (DIGIT_SEED): {"nondigits": {...}, "digits": {...}}."""
+    from digitrec.nondigits import FAMILIES, canvas_digits, nondigit_drawings
+
+    drawings = nondigit_drawings(nondigit_count, seed=NONDIGIT_SEED)
+    read = read_canvas(models, [d.ink for d in drawings], refusal)
+    families = {}
+    for family in FAMILIES:
+        mine = [r for d, r in zip(drawings, read, strict=True) if d.kind == family]
+        families[family] = round(float(np.mean([r["answer"] is None for r in mine])), 4)
+    refused = np.mean([r["answer"] is None for r in read])
+    digit_reads = read_canvas(models, canvas_digits(digits.images, seed=DIGIT_SEED), refusal)
+    labels = [str(label) for label in digits.labels]
+    return {
+        "nondigits": {"count": len(drawings), "refused": round(float(refused), 4), "families": families},
+        "digits": {
+            "count": len(digits),
+            "falsely_refused": round(float(np.mean([r["answer"] is None for r in digit_reads])), 4),
+            "answer": round(
+                float(np.mean([r["answer"] == y for r, y in zip(digit_reads, labels, strict=True)])), 4
+            ),
+            "split": round(float(np.mean([r["segments"] > 1 for r in digit_reads])), 4),
+            "fnn": round(
+                float(np.mean([r["fnn"] == int(y) for r, y in zip(digit_reads, labels, strict=True)])), 4
+            ),
+            "cnn": round(
+                float(np.mean([r["cnn"] == int(y) for r, y in zip(digit_reads, labels, strict=True)])), 4
+            ),
+        },
+        "examples": {
+            family: next(r["message"] for d, r in zip(drawings, read, strict=True) if d.kind == family)
+            for family in FAMILIES
+        },
+    }

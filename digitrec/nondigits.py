@@ -1,9 +1,17 @@
-"""Drawings that are not digits — scribbles, letters, smileys, shapes — as a browser canvas makes them.
+"""Drawings that are not digits, as the draw page sends them: a labelled, seeded set.
 
-Used to measure how often the answer rule says "Can't recognize this as a digit"
-when it should. Every drawing is a few strokes (polylines in a unit box), jittered
-(size, position, rotation, wobble, pen width) and drawn with a round pen on a
-white 280x280 canvas. The same seed gives the same drawings.
+Families (`FAMILIES`): taps, rows of dots, straight lines, letters, symbols, simple
+shapes and scribbles. Every drawing is a few strokes (polylines in a unit box)
+placed on the 280x280 pad at a random size (30-95% of the pad for letters,
+symbols, shapes and scribbles), position, rotation and aspect, wobbled like a
+hand, drawn with one round pen (the page's 14 px, or 3-16% of the drawing's
+height, at least 3 px), and sent through the page's 8-bit gray PNG. Straight
+lines are at least 50 degrees away from vertical: a steeper stroke may be a slanted 1.
+Letters and symbols that look like digits (O, I, l, S, Z, b, g, q, ...) are left out.
+The same seed gives the same drawings; other seeds give other drawings.
+
+`canvas_digits` draws digits the same way (canvas.random_style), for the not-a-digit
+classifier to learn (train split) and to be scored on (test split).
 """
 
 from __future__ import annotations
@@ -14,30 +22,46 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-CANVAS = 280  # canvas side, px
+from digitrec.canvas import CANVAS, ink_to_png, random_style, render_ink
+from digitrec.drawing import decode_image
+
 SUPERSAMPLE = 2  # draw at 2x and average down: anti-aliased edges like a browser's
+PAGE_PEN = 14  # the draw page's pen, px
 Strokes = list[np.ndarray]  # each (N, 2) points (x, y) in the unit box, y down
 
 
 @dataclass(frozen=True)
 class NonDigit:
-    """kind: "scribble", "letter", "smiley" or "shape"; name: what exactly; ink float32 (280, 280)."""
+    """kind: the family (FAMILIES); name: what exactly; pen: px; ink float32 (280, 280), as decoded."""
 
     kind: str
     name: str
+    pen: float
     ink: np.ndarray
 
 
-def nondigit_drawings(count: int = 240, seed: int = 0) -> list[NonDigit]:
-    """`count` drawings, the kinds in turn (scribble, letter, smiley, shape), deterministic in `seed`."""
-    rng = np.random.default_rng(seed)
-    kinds = list(_MAKERS)
+def nondigit_drawings(count: int = 700, seed: int = 0) -> list[NonDigit]:
+    """`count` drawings, the families in turn (FAMILIES), deterministic in `seed`."""
+    rng = np.random.default_rng([seed, 22])
     drawings = []
     for i in range(count):
-        kind = kinds[i % len(kinds)]
-        name, strokes = _MAKERS[kind](rng)
-        drawings.append(NonDigit(kind, name, _draw(_jitter(strokes, rng), rng)))
+        kind = FAMILIES[i % len(FAMILIES)]
+        drawings.append(_MAKERS[kind](rng))
     return drawings
+
+
+def canvas_digits(images: np.ndarray, seed: int = 0) -> list[np.ndarray]:
+    """Digits (N, 28, 28), ink = 1.0 -> each drawn in a random canvas style, as decoded: (280, 280) inks."""
+    rng = np.random.default_rng([seed, 10])
+    return [as_sent(render_ink(image, **random_style(rng))) for image in images]
+
+
+def as_sent(ink: np.ndarray) -> np.ndarray:
+    """Ink float (H, W) -> the ink the server decodes from the page's 8-bit gray PNG of it."""
+    return decode_image(ink_to_png(ink))
+
+
+# --- strokes in the unit box -----------------------------------------------------------------
 
 
 def _arc(cx: float, cy: float, rx: float, ry: float, start: float, stop: float, n: int = 24) -> np.ndarray:
@@ -58,25 +82,6 @@ def _smooth(points: np.ndarray, rounds: int = 3) -> np.ndarray:
     return points
 
 
-def _scribble(rng: np.random.Generator) -> tuple[str, Strokes]:
-    style = rng.choice(["tangle", "zigzag", "loops", "hatch"])
-    if style == "tangle":
-        return "tangle", [_smooth(rng.uniform(0, 1, (int(rng.integers(7, 16)), 2)))]
-    if style == "zigzag":
-        teeth = int(rng.integers(4, 9))
-        xs = np.linspace(0, 1, teeth * 2 + 1)
-        return "zigzag", [np.column_stack([xs, 0.5 + 0.25 * (-1) ** np.arange(len(xs))])]
-    if style == "loops":
-        t = np.linspace(0, 2 * np.pi * rng.integers(3, 6), 200)
-        x = np.linspace(0.1, 0.9, len(t)) + 0.12 * np.cos(t)
-        return "loops", [np.column_stack([x, 0.5 + 0.25 * np.sin(t)])]
-    lines = int(rng.integers(4, 8))
-    offsets = np.linspace(0, 1, lines)
-    strokes = [_line((o, 0.0), (o + 0.3, 1.0)) for o in offsets * 0.7]
-    strokes += [_line((0.0, o), (1.0, o + 0.1)) for o in offsets * 0.8]
-    return "hatch", strokes
-
-
 _LETTERS: dict[str, Callable[[], Strokes]] = {
     "A": lambda: [_line((0, 1), (0.5, 0), (1, 1)), _line((0.25, 0.55), (0.75, 0.55))],
     "C": lambda: [_arc(0.55, 0.5, 0.45, 0.5, 40, 320)],
@@ -84,6 +89,7 @@ _LETTERS: dict[str, Callable[[], Strokes]] = {
     "F": lambda: [_line((1, 0), (0, 0), (0, 1)), _line((0, 0.5), (0.7, 0.5))],
     "H": lambda: [_line((0, 0), (0, 1)), _line((1, 0), (1, 1)), _line((0, 0.5), (1, 0.5))],
     "K": lambda: [_line((0, 0), (0, 1)), _line((0.9, 0), (0, 0.55), (1, 1))],
+    "L": lambda: [_line((0, 0), (0, 1), (0.8, 1))],
     "M": lambda: [_line((0, 1), (0.05, 0), (0.5, 0.6), (0.95, 0), (1, 1))],
     "N": lambda: [_line((0, 1), (0, 0), (1, 1), (1, 0))],
     "P": lambda: [_line((0, 1), (0, 0)), np.vstack([_line((0, 0)), _arc(0.35, 0.27, 0.55, 0.27, -90, 90)])],
@@ -91,6 +97,7 @@ _LETTERS: dict[str, Callable[[], Strokes]] = {
         _line((0, 1), (0, 0)),
         np.vstack([_line((0, 0)), _arc(0.35, 0.27, 0.55, 0.27, -90, 90), _line((0, 0.54), (1, 1))]),
     ],
+    "T": lambda: [_line((0, 0), (1, 0)), _line((0.5, 0), (0.5, 1))],
     "U": lambda: [np.vstack([_line((0, 0)), _arc(0.5, 0.55, 0.5, 0.45, 180, 0), _line((1, 0))])],
     "V": lambda: [_line((0, 0), (0.5, 1), (1, 0))],
     "W": lambda: [_line((0, 0), (0.25, 1), (0.5, 0.35), (0.75, 1), (1, 0))],
@@ -101,33 +108,50 @@ _LETTERS: dict[str, Callable[[], Strokes]] = {
         _line((0, 0), (0, 1)),
         np.vstack([_line((0, 0.6)), _arc(0.5, 0.75, 0.5, 0.3, 200, 360), _line((1, 1))]),
     ],
+    "k": lambda: [_line((0, 0), (0, 1)), _line((0.8, 0.35), (0, 0.7), (0.9, 1))],
     "m": lambda: [
         _line((0, 0.35), (0, 1)),
         np.vstack([_arc(0.25, 0.55, 0.25, 0.2, 180, 360), _line((0.5, 1))]),
         np.vstack([_arc(0.75, 0.55, 0.25, 0.2, 180, 360), _line((1, 1))]),
     ],
+    "n": lambda: [_line((0, 0.3), (0, 1)), np.vstack([_arc(0.5, 0.6, 0.5, 0.3, 180, 360), _line((1, 1))])],
     "w": lambda: [_line((0, 0.3), (0.25, 1), (0.5, 0.5), (0.75, 1), (1, 0.3))],
     "x": lambda: [_line((0.1, 0.3), (0.9, 1)), _line((0.9, 0.3), (0.1, 1))],
 }
 
 
-def _letter(rng: np.random.Generator) -> tuple[str, Strokes]:
-    name = str(rng.choice(list(_LETTERS)))
-    return f"letter {name}", _LETTERS[name]()
+def _asterisk() -> Strokes:
+    arms = [_line((0.5, 0), (0.5, 1)), _line((0.07, 0.25), (0.93, 0.75)), _line((0.93, 0.25), (0.07, 0.75))]
+    return arms
 
 
-def _smiley(rng: np.random.Generator) -> tuple[str, Strokes]:
-    face = _arc(0.5, 0.5, 0.5, 0.5, 0, 360, 48)
-    eye = 0.04 + 0.04 * rng.random()
-    eyes = [_arc(0.33, 0.37, eye, eye, 0, 360, 12), _arc(0.67, 0.37, eye, eye, 0, 360, 12)]
-    mood = rng.choice(["happy", "sad", "flat"])
-    if mood == "happy":
-        mouth = _arc(0.5, 0.55, 0.25, 0.2, 20, 160)
-    elif mood == "sad":
-        mouth = _arc(0.5, 0.8, 0.22, 0.15, 200, 340)
-    else:
-        mouth = _line((0.3, 0.7), (0.7, 0.7))
-    return f"smiley {mood}", [face, *eyes, mouth]
+_SYMBOLS: dict[str, Callable[[], Strokes]] = {
+    "plus": lambda: [_line((0.5, 0), (0.5, 1)), _line((0, 0.5), (1, 0.5))],
+    "times": lambda: [_line((0, 0), (1, 1)), _line((1, 0), (0, 1))],
+    "equals": lambda: [_line((0, 0.3), (1, 0.3)), _line((0, 0.7), (1, 0.7))],
+    "asterisk": _asterisk,
+    "hash": lambda: [
+        _line((0.35, 0), (0.25, 1)),
+        _line((0.75, 0), (0.65, 1)),
+        _line((0, 0.33), (1, 0.33)),
+        _line((0, 0.67), (1, 0.67)),
+    ],
+    "less than": lambda: [_line((1, 0), (0, 0.5), (1, 1))],
+    "greater than": lambda: [_line((0, 0), (1, 0.5), (0, 1))],
+    "divided by": lambda: [
+        _line((0, 0.5), (1, 0.5)),
+        _line((0.5, 0.15), (0.5, 0.16)),
+        _line((0.5, 0.85), (0.5, 0.86)),
+    ],
+    "not equal": lambda: [
+        _line((0, 0.35), (1, 0.35)),
+        _line((0, 0.65), (1, 0.65)),
+        _line((0.7, 0), (0.3, 1)),
+    ],
+    "tilde": lambda: [
+        np.column_stack([np.linspace(0, 1, 30), 0.5 - 0.25 * np.sin(np.linspace(0, 2 * np.pi, 30))])
+    ],
+}
 
 
 def _star() -> Strokes:
@@ -148,9 +172,22 @@ def _heart() -> Strokes:
     return [np.column_stack([(x + 17) / 34, (y + 17) / 30])]
 
 
+def _smiley(mood: str) -> Strokes:
+    face = _arc(0.5, 0.5, 0.5, 0.5, 0, 360, 48)
+    eyes = [_line((0.33, 0.37), (0.33, 0.38)), _line((0.67, 0.37), (0.67, 0.38))]
+    mouth = {
+        "happy": _arc(0.5, 0.55, 0.25, 0.2, 20, 160),
+        "sad": _arc(0.5, 0.8, 0.22, 0.15, 200, 340),
+        "flat": _line((0.3, 0.7), (0.7, 0.7)),
+    }[mood]
+    return [face, *eyes, mouth]
+
+
 _SHAPES: dict[str, Callable[[], Strokes]] = {
     "triangle": lambda: [_line((0.5, 0), (1, 1), (0, 1), (0.5, 0))],
     "square": lambda: [_line((0, 0), (1, 0), (1, 1), (0, 1), (0, 0))],
+    "rectangle": lambda: [_line((0, 0.25), (1, 0.25), (1, 0.75), (0, 0.75), (0, 0.25))],
+    "diamond": lambda: [_line((0.5, 0), (1, 0.5), (0.5, 1), (0, 0.5), (0.5, 0))],
     "star": _star,
     "spiral": _spiral,
     "heart": _heart,
@@ -162,46 +199,132 @@ _SHAPES: dict[str, Callable[[], Strokes]] = {
         _line((0, 0.67), (1, 0.67)),
     ],
     "check mark": lambda: [_line((0, 0.6), (0.35, 1), (1, 0))],
-    "plus": lambda: [_line((0.5, 0), (0.5, 1)), _line((0, 0.5), (1, 0.5))],
     "crossed circle": lambda: [
         _arc(0.5, 0.5, 0.5, 0.5, 0, 360, 48),
         _line((0.15, 0.15), (0.85, 0.85)),
         _line((0.85, 0.15), (0.15, 0.85)),
     ],
     "house": lambda: [_line((0, 0.4), (0.5, 0), (1, 0.4), (1, 1), (0, 1), (0, 0.4), (1, 0.4))],
-    "wave": lambda: [
-        np.column_stack([np.linspace(0, 1, 60), 0.5 + 0.3 * np.sin(np.linspace(0, 4 * np.pi, 60))])
-    ],
+    "smiley happy": lambda: _smiley("happy"),
+    "smiley sad": lambda: _smiley("sad"),
+    "smiley flat": lambda: _smiley("flat"),
 }
 
 
-def _shape(rng: np.random.Generator) -> tuple[str, Strokes]:
-    name = str(rng.choice(list(_SHAPES)))
-    return name, _SHAPES[name]()
+def _scribble_strokes(style: str, rng: np.random.Generator) -> Strokes:
+    if style == "tangle":
+        return [_smooth(rng.uniform(0, 1, (int(rng.integers(7, 16)), 2)))]
+    if style == "zigzag":
+        teeth = int(rng.integers(4, 9))
+        xs = np.linspace(0, 1, teeth * 2 + 1)
+        return [np.column_stack([xs, 0.5 + 0.25 * (-1) ** np.arange(len(xs))])]
+    if style == "loops":
+        t = np.linspace(0, 2 * np.pi * rng.integers(3, 6), 200)
+        x = np.linspace(0.1, 0.9, len(t)) + 0.12 * np.cos(t)
+        return [np.column_stack([x, 0.5 + 0.25 * np.sin(t)])]
+    if style == "wave":
+        turns = rng.uniform(1.5, 4)
+        xs = np.linspace(0, 1, 80)
+        return [np.column_stack([xs, 0.5 + 0.3 * np.sin(xs * turns * 2 * np.pi)])]
+    if style == "filled":  # a patch coloured in, back and forth
+        rows = int(rng.integers(6, 12))
+        ys = np.linspace(0, 1, rows)
+        return [np.column_stack([np.tile([0.0, 1.0], rows // 2 + 1)[:rows], ys])]
+    lines = int(rng.integers(4, 8))  # hatch
+    offsets = np.linspace(0, 1, lines)
+    strokes = [_line((o, 0.0), (o + 0.3, 1.0)) for o in offsets * 0.7]
+    strokes += [_line((0.0, o), (1.0, o + 0.1)) for o in offsets * 0.8]
+    return strokes
 
 
-_MAKERS: dict[str, Callable[[np.random.Generator], tuple[str, Strokes]]] = {
-    "scribble": _scribble,
-    "letter": _letter,
-    "smiley": _smiley,
-    "shape": _shape,
-}
+SCRIBBLES = ("tangle", "zigzag", "loops", "wave", "filled", "hatch")
 
 
-def _jitter(strokes: Strokes, rng: np.random.Generator) -> Strokes:
-    """Unit-box strokes -> canvas px: random size, aspect, rotation, position and hand wobble."""
-    height = rng.uniform(0.35, 0.8) * CANVAS
-    width = height * rng.uniform(0.6, 1.2)
-    turn = np.radians(rng.uniform(-15, 15))
+# --- the families -----------------------------------------------------------------------------
+
+
+def _pen(rng: np.random.Generator, height: float) -> float:
+    """The page's pen, or one 3-16% of the drawing's height (at least 3 px)."""
+    if rng.random() < 0.4:
+        return float(PAGE_PEN)
+    return max(3.0, height * float(np.exp(rng.uniform(np.log(0.03), np.log(0.16)))))
+
+
+def _tap(rng: np.random.Generator) -> NonDigit:
+    """One tap (a dot, or a short smear shorter than the pen), anywhere, corners included."""
+    pen = float(rng.uniform(6, 30)) if rng.random() < 0.6 else float(PAGE_PEN)
+    centre = rng.uniform(pen, CANVAS - pen, 2)
+    smear = rng.uniform(0, 0.8 * pen) * np.array([np.cos(a := rng.uniform(0, np.pi)), np.sin(a)])
+    return NonDigit("tap", "tap", pen, _draw([np.vstack([centre, centre + smear])], pen))
+
+
+def _dots(rng: np.random.Generator) -> NonDigit:
+    """2-6 taps in a row (any slope within 30 degrees of level) or a small cluster."""
+    pen = float(rng.uniform(6, 26)) if rng.random() < 0.6 else float(PAGE_PEN)
+    count = int(rng.integers(2, 7))
+    step = pen * rng.uniform(1.6, 6.0)
+    if rng.random() < 0.75:
+        name = "row of dots"
+        angle = np.radians(rng.uniform(-30, 30))
+        along = np.arange(count) * step
+        points = np.column_stack([along * np.cos(angle), along * np.sin(angle)])
+    else:
+        name = "cluster of dots"
+        points = rng.uniform(0, step * 1.5, (count, 2))
+    points += rng.normal(0, pen * 0.2, points.shape)
+    span = points.max(axis=0) - points.min(axis=0)
+    low = pen - points.min(axis=0)
+    high = CANVAS - pen - span - points.min(axis=0)
+    points += rng.uniform(low, np.maximum(low, high))
+    return NonDigit("dots", name, pen, _draw([np.vstack([p, p]) for p in points], pen))
+
+
+def _straight(rng: np.random.Generator) -> NonDigit:
+    """A straight line 20-270 px long, at least 50 degrees from vertical, slightly bowed."""
+    length = float(np.exp(rng.uniform(np.log(20), np.log(270))))
+    angle = np.radians(rng.uniform(-40, 40))
+    pen = _pen(rng, max(length * 0.5, 40.0))
+    direction = np.array([np.cos(angle), np.sin(angle)])
+    half = direction * length / 2
+    room = np.maximum(CANVAS / 2 - np.abs(half) - pen, 0)
+    centre = CANVAS / 2 + rng.uniform(-room, room)
+    t = np.linspace(-1, 1, 20)[:, None]
+    bow = np.array([-direction[1], direction[0]]) * rng.normal(0, 0.02 * length) * (1 - t**2)
+    points = centre + t * half + bow
+    name = "short line" if length < 60 else "long line"
+    return NonDigit("line", name, pen, _draw([np.clip(points, pen / 2, CANVAS - pen / 2)], pen))
+
+
+def _glyph(kind: str, table: dict[str, Callable[[], Strokes]]) -> Callable[[np.random.Generator], NonDigit]:
+    def make(rng: np.random.Generator) -> NonDigit:
+        name = str(rng.choice(list(table)))
+        return _placed(kind, name, table[name](), rng)
+
+    return make
+
+
+def _scribble(rng: np.random.Generator) -> NonDigit:
+    style = str(rng.choice(SCRIBBLES))
+    return _placed("scribble", style, _scribble_strokes(style, rng), rng)
+
+
+def _placed(kind: str, name: str, strokes: Strokes, rng: np.random.Generator) -> NonDigit:
+    """Unit-box strokes -> a drawing 30-95% of the pad high, anywhere on it, wobbled, one pen."""
+    height = rng.uniform(0.30, 0.95) * CANVAS
+    width = min(height * rng.uniform(0.6, 1.3), 0.95 * CANVAS)
+    pen = _pen(rng, height)
+    turn = np.radians(rng.uniform(-20, 20))
     rotate = np.array([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]])
-    centre = CANVAS / 2 + rng.uniform(-0.15, 0.15, 2) * CANVAS
+    extent = np.abs(rotate) @ np.array([width, height])
+    room = np.maximum(CANVAS / 2 - extent / 2 - pen / 2, 0)
+    centre = CANVAS / 2 + rng.uniform(-room, room)
     placed = []
     for stroke in strokes:
         dense = _densify(stroke, 40)
         wobble = np.cumsum(rng.normal(0, 0.004, dense.shape), axis=0)
         points = ((dense + wobble - 0.5) * (width, height)) @ rotate.T + centre
-        placed.append(np.clip(points, 4, CANVAS - 4))
-    return placed
+        placed.append(np.clip(points, pen / 2, CANVAS - pen / 2))
+    return NonDigit(kind, name, pen, _draw(placed, pen))
 
 
 def _densify(stroke: np.ndarray, per_unit: int) -> np.ndarray:
@@ -213,16 +336,28 @@ def _densify(stroke: np.ndarray, per_unit: int) -> np.ndarray:
     return np.vstack(pieces)
 
 
-def _draw(strokes: Strokes, rng: np.random.Generator) -> np.ndarray:
-    """Strokes in canvas px -> ink float32 (CANVAS, CANVAS) drawn with one random round pen."""
-    pen = rng.uniform(6, 22) * SUPERSAMPLE
+def _draw(strokes: Strokes, pen: float) -> np.ndarray:
+    """Strokes in canvas px (x, y) -> the decoded ink float32 (CANVAS, CANVAS), round pen `pen` px wide."""
+    width = pen * SUPERSAMPLE
     side = CANVAS * SUPERSAMPLE
     image = Image.new("L", (side, side), 0)
     draw = ImageDraw.Draw(image)
     for stroke in strokes:
         points = [tuple(p) for p in stroke * SUPERSAMPLE]
-        draw.line(points, fill=255, width=int(round(pen)), joint="curve")
+        draw.line(points, fill=255, width=int(round(width)), joint="curve")
         for x, y in (points[0], points[-1]):
-            draw.ellipse((x - pen / 2, y - pen / 2, x + pen / 2, y + pen / 2), fill=255)
+            draw.ellipse((x - width / 2, y - width / 2, x + width / 2, y + width / 2), fill=255)
     small = image.resize((CANVAS, CANVAS), Image.Resampling.BOX)
-    return np.asarray(small, dtype=np.float32) / 255.0
+    return as_sent(np.asarray(small, dtype=np.float32) / 255.0)
+
+
+_MAKERS: dict[str, Callable[[np.random.Generator], NonDigit]] = {
+    "tap": _tap,
+    "dots": _dots,
+    "line": _straight,
+    "letter": _glyph("letter", _LETTERS),
+    "symbol": _glyph("symbol", _SYMBOLS),
+    "shape": _glyph("shape", _SHAPES),
+    "scribble": _scribble,
+}
+FAMILIES: tuple[str, ...] = tuple(_MAKERS)

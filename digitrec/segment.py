@@ -6,7 +6,8 @@ hook) is several components, so components are merged back into digits:
 pieces whose horizontal extents overlap strongly, or that sit one above the
 other, are one digit; a bar or a fragment too small to be a digit joins the
 nearest digit; specks join the nearest digit. Digits written side by side stay apart,
-and a single stroke far wider than tall (digits written touching) is cut apart.
+and a single stroke far wider than tall (digits written touching) is cut apart,
+unless it is straight (a line is one piece, for notdigit.py to refuse).
 """
 
 from __future__ import annotations
@@ -21,6 +22,11 @@ from digitrec.drawing import INK_THRESHOLD
 # Sizes are shares of the tallest piece's height (the drawing's digit height).
 MIN_OVERLAP = 0.5  # x-overlap (share of the narrower piece) that makes two pieces one digit
 STACKED = 0.25  # y-overlap (share of the lower piece) under which x-touching pieces are stacked
+# Stacked pieces this far apart in x (share of the taller one's height) still touch: the two
+# halves of a slanted 1 or 4 drawn with a gap sit one above the other, offset sideways.
+SLANT_GAP = 0.3
+GAP = 1.5  # pieces whose ink is closer than this many pens...
+GAP_ASPECT = 0.7  # ...and whose joint box is at most this wide x its height are one digit with a gap
 FLAT = 0.35  # a piece lower than this is never a digit alone (a 5's bar, a 7's crossbar)
 SMALL = 0.5  # a piece whose longer side is below this joins a digit it nearly touches...
 NEAR = 0.15  # ...closer than this
@@ -32,6 +38,8 @@ DIGIT_WIDTH = 0.8  # ...each about this x the height wide, cut where the fewest 
 # ...its height, or this share of the drawing's digit height if that is more: a flat 0 or 2 in a
 # row of taller digits is one digit, however wide it is against its own height
 WIDE_REFERENCE = 0.8
+PART = 0.5  # a cut part lower than this x the stroke's height: the stroke was one wide digit
+STRAIGHT = 0.45  # a wide stroke whose pixels spread across its axis less than this many pens is a line
 _EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
 
 
@@ -72,11 +80,12 @@ class _Piece:
         self.x1, self.y1 = max(self.x1, other.x1), max(self.y1, other.y1)
 
     def same_digit(self, other: _Piece) -> bool:
-        """Strong x-overlap, or x-overlap with one piece above the other (a 5's detached bar)."""
+        """Strong x-overlap, or one piece above the other, x-touching or nearly (a 5's detached bar)."""
         x_shared = min(self.x1, other.x1) - max(self.x0, other.x0)
         y_shared = min(self.y1, other.y1) - max(self.y0, other.y0)
         return x_shared >= MIN_OVERLAP * min(self.width, other.width) or (
-            x_shared > 0 and y_shared <= STACKED * min(self.height, other.height)
+            x_shared > -SLANT_GAP * max(self.height, other.height)
+            and y_shared <= STACKED * min(self.height, other.height)
         )
 
     def gap_to(self, other: _Piece) -> float:
@@ -124,8 +133,42 @@ def _group_digits(pieces: list[_Piece], labels: np.ndarray) -> list[_Piece]:
     digits, fragments = _split_fragments(groups, tallest)
     for fragment in fragments:
         min(digits, key=fragment.gap_to).absorb(fragment)
+    if len(digits) > 1:
+        digits = _close_gaps(digits, labels)
     _attach_specks(digits, specks)
     return digits
+
+
+def _close_gaps(digits: list[_Piece], labels: np.ndarray) -> list[_Piece]:
+    """Join two pieces whose ink is less than GAP pens apart and whose joint box is narrow (GAP_ASPECT):
+    one stroke drawn with a gap (a 0 whose side was lifted), not two digits side by side."""
+    pen = _pen_width(labels > 0)
+    joined = True
+    while joined and len(digits) > 1:
+        joined = False
+        for a, b in ((a, b) for i, a in enumerate(digits) for b in digits[i + 1 :]):
+            if set(a.labels) & set(b.labels) or a.gap_to(b) >= GAP * pen:
+                continue  # parts of one stroke cut apart on purpose, or far apart
+            x0, y0, x1, y1 = _joint_box([a, b])
+            if x1 - x0 <= GAP_ASPECT * (y1 - y0) and _ink_gap(labels[y0:y1, x0:x1], a, b) < GAP * pen:
+                a.absorb(b)
+                digits.remove(b)
+                joined = True
+                break
+    return digits
+
+
+def _ink_gap(labels: np.ndarray, a: _Piece, b: _Piece) -> float:
+    """The shortest distance in px between the ink of `a` and of `b` (labels: their joint box)."""
+    distance = ndimage.distance_transform_edt(~np.isin(labels, a.labels))
+    return float(distance[np.isin(labels, b.labels)].min())
+
+
+def _pen_width(mask: np.ndarray) -> float:
+    """The pen's width in px from a stroke mask (H, W): twice its area over its outline's length."""
+    area = int(np.count_nonzero(mask))
+    outline = area - int(np.count_nonzero(ndimage.binary_erosion(mask, structure=_EIGHT_CONNECTED)))
+    return 2.0 * area / max(outline, 1)
 
 
 def _merge(pieces: list[_Piece]) -> list[_Piece]:
@@ -157,6 +200,8 @@ def _split_touching(group: _Piece, labels: np.ndarray, tallest: int) -> list[_Pi
     if len(group.labels) != 1 or group.width <= WIDE * height:
         return [group]
     ink = labels[group.y0 : group.y1, group.x0 : group.x1] == group.labels[0]
+    if _is_straight(ink):  # a line, however long: one piece (notdigit.py refuses it)
+        return [group]
     columns = ink.sum(axis=0)
     count = min(max(2, round(group.width / (DIGIT_WIDTH * height))), group.width // 2)
     cell = group.width / count
@@ -172,7 +217,21 @@ def _split_touching(group: _Piece, labels: np.ndarray, tallest: int) -> list[_Pi
         if rows.size:
             x0, y0 = group.x0 + start, group.y0 + int(rows[0])
             parts.append(_Piece(list(group.labels), x0, y0, group.x0 + stop, group.y0 + int(rows[-1]) + 1))
+    if min(part.height for part in parts) < PART * group.height:
+        return [group]  # a low part is a tail or a flat loop of one wide digit, not a digit of its own
     return parts
+
+
+def _is_straight(ink: np.ndarray) -> bool:
+    """Whether one stroke's pixels (bool (H, W)) lie along a straight line: their spread across
+    their main axis is under STRAIGHT pens (the pen: twice the median depth of the stroke's ridge)."""
+    depth = ndimage.distance_transform_edt(np.pad(ink, 1))
+    ridge = depth[(depth > 0) & (depth >= ndimage.maximum_filter(depth, size=3))]
+    ys, xs = np.nonzero(ink)
+    if ridge.size == 0 or ys.size < 3:
+        return True
+    spread = np.sqrt(max(float(np.linalg.eigvalsh(np.cov(np.stack([ys, xs]).astype(np.float64)))[0]), 0.0))
+    return spread < STRAIGHT * 2.0 * float(np.median(ridge))
 
 
 def _split_fragments(groups: list[_Piece], tallest: int) -> tuple[list[_Piece], list[_Piece]]:

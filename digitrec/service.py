@@ -31,6 +31,7 @@ import numpy as np
 from PIL import Image
 
 from digitrec import answer as answers
+from digitrec import notdigit
 from digitrec.cnn import CNNFunctions, configure_threads
 from digitrec.config import Settings
 from digitrec.data import Digits
@@ -175,6 +176,7 @@ class DigitService:
         self.samples = SampleStore(blobs)
         self.history = ModelHistory(blobs, keep_last=settings.keep_last, keep_every=settings.keep_every)
         self.recognizer = Recognizer(self.engine.originals, settings.follow_seconds, cnn=self.engine.cnn)
+        self.refusal = notdigit.shipped(Path(settings.models_dir))  # the not-a-digit classifier
         self.learner = OnlineLearner(
             self.recognizer, self.history, settings, self.engine.canary, self.engine.replay
         )
@@ -229,17 +231,22 @@ class DigitService:
         drawing = Drawing.from_bytes(image)
         snapshot = self.recognizer.snapshot
 
-        def judge_shapes_and_preview() -> tuple[list[bool], str]:
-            shaped = [answers.has_digit_shape(image) for image in drawing.redrawn]
-            return shaped, png_data_url(np.hstack(list(drawing.inputs)))
+        def judge_shapes_and_preview() -> tuple[list[bool], list | None, str]:
+            looks = notdigit.looks_of(drawing.ink, drawing.inks, drawing.strokes, drawing.redrawn)
+            if looks is None:
+                shaped = [answers.has_digit_shape(image) for image in drawing.redrawn]
+            else:
+                shaped = [look.shaped for look in looks]
+            return shaped, looks, png_data_url(np.hstack(list(drawing.inputs)))
 
-        probs, (shaped, preview) = self.recognizer.predict_with(
+        probs, (shaped, looks, preview) = self.recognizer.predict_with(
             drawing.inputs, judge_shapes_and_preview, snapshot
         )
+        refusals = notdigit.refusals(looks, len(drawing.boxes), probs["fnn"], probs["cnn"], self.refusal)
         digits, verdicts = [], []
         for i, box in enumerate(drawing.boxes):
             one = {name: probs[name][i] for name in MODEL_NAMES}
-            verdict = answers.decide(one, shaped=shaped[i])
+            verdict = answers.decide(one, shaped=shaped[i], refusal=refusals[i])
             verdicts.append(verdict)
             digits.append(
                 {

@@ -62,6 +62,23 @@ class CNNHyperparameters:
 
 
 @dataclass(frozen=True)
+class NotDigitConfig:
+    """The not-a-digit classifier's data and training (notdigit.Refusal)."""
+
+    seed: int = 2017
+    digits: int = 8004  # train-split digits drawn in random canvas styles (all of them)
+    nondigits: int = 10000  # non-digit drawings of training seeds (nondigits.py)
+    nondigit_seed: int = 1000  # the reported non-digits use other seeds (evaluate.NONDIGIT_SEED)
+    hidden: int = 128
+    epochs: int = 40
+    batch_size: int = 128
+    learning_rate: float = 2e-3
+    l2: float = 1e-4
+    held_out: float = 0.15  # share of drawings held out to choose the threshold
+    false_refusals: float = 0.003  # the threshold refuses this share of the held-out digits
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """Everything a training run depends on besides the data."""
 
@@ -78,6 +95,7 @@ class TrainConfig:
     refit: bool = True  # train the shipped models on all train digits once the grid has chosen
     robustness_count: int = 1000  # test digits drawn in each canvas style
     weights_dtype: str = "float32"
+    notdigit: NotDigitConfig = NotDigitConfig()  # the not-a-digit classifier, trained on the new models
 
 
 QUICK = TrainConfig(
@@ -88,6 +106,7 @@ QUICK = TrainConfig(
     cnn=CNNHyperparameters(epochs=1),
     limit=300,
     robustness_count=10,
+    notdigit=NotDigitConfig(digits=80, nondigits=70, epochs=2),
 )
 
 
@@ -428,7 +447,175 @@ def train(
         },
         "robustness": robustness,
     }
+    report["not_a_digit_classifier"] = train_notdigit(out_dir, config.notdigit, progress)
     report["plots"] = plots.write_all(report, out_dir)
     report["training_seconds"] = round(time.perf_counter() - started, 1)
     (out_dir / "report.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     return report
+
+
+# --- the not-a-digit classifier --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NotDigitData:
+    """The classifier's training segments: what notdigit.segment_looks finds in each drawing.
+
+    statistics (K, notdigit.STATISTICS), small (K, 196), images: the model inputs (K, 28, 28);
+    labels: class indices into notdigit.CLASSES (K,); owners: the drawing of each segment (K,);
+    ruled: whether the rules refuse it (K,); drawings: how many drawings there were.
+    """
+
+    statistics: np.ndarray
+    small: np.ndarray
+    images: np.ndarray
+    labels: np.ndarray
+    owners: np.ndarray
+    ruled: np.ndarray
+    drawings: int
+
+
+def notdigit_data(config: NotDigitConfig, progress: Progress = tqdm) -> NotDigitData:
+    """Train-split digits in random canvas styles and non-digits of config.nondigit_seed, segmented.
+
+    Every segment of a drawing gets its drawing's family; digit drawings split into more than
+    one segment are left out (the segmentation, not the classifier, is wrong there).
+    """
+    from digitrec import notdigit
+    from digitrec.nondigits import canvas_digits, nondigit_drawings
+
+    train_digits = load_split("train")
+    chosen = np.random.default_rng(config.seed).permutation(len(train_digits))[: config.digits]
+    inks = canvas_digits(train_digits.images[chosen], seed=config.seed)
+    drawings = nondigit_drawings(config.nondigits, seed=config.nondigit_seed)
+    families = ["digit"] * len(inks) + [d.kind for d in drawings]
+    looks, images, labels, owners = [], [], [], []
+    everything = list(zip(inks + [d.ink for d in drawings], families, strict=True))
+    for index, (ink, family) in enumerate(progress(everything, desc="looks", leave=False)):
+        found, inputs = notdigit.segment_looks(ink)
+        if family == "digit" and len(found) > 1:
+            continue
+        looks += found
+        images.append(inputs)
+        labels += [notdigit.CLASSES.index(family)] * len(found)
+        owners += [index] * len(found)
+    return NotDigitData(
+        np.stack([look.statistics for look in looks]),
+        np.stack([look.small for look in looks]),
+        np.concatenate(images),
+        np.asarray(labels, np.int64),
+        np.asarray(owners),
+        np.array([look.rule() is not None for look in looks]),
+        len(families),
+    )
+
+
+def train_notdigit(
+    models_dir: Path, config: NotDigitConfig = NotDigitConfig(), progress: Progress = tqdm
+) -> dict[str, Any]:
+    """Train notdigit.Refusal on the models in models_dir; writes models_dir/notdigit.npz.
+
+    Returns its report: segments fitted and held out, the threshold, held-out refusal rates, history.
+    """
+    return fit_notdigit(notdigit_data(config, progress), Path(models_dir), config, progress)
+
+
+def fit_notdigit(
+    data: NotDigitData, models_dir: Path, config: NotDigitConfig, progress: Progress = tqdm
+) -> dict[str, Any]:
+    """The classifier fitted on `data` with the probabilities of the models in models_dir (saved there)."""
+    from digitrec import notdigit
+    from digitrec.weights import load_shipped
+
+    originals = load_shipped(models_dir)
+    probs = evaluate.TrainedModels(originals.fnn, originals.cnn).probabilities(data.images)
+    x = notdigit.inputs_from(data.statistics, data.small, probs["fnn"], probs["cnn"])
+    y, ruled = data.labels, data.ruled
+    held = np.random.default_rng([config.seed, 1]).random(data.drawings) < config.held_out
+    fit, val = ~held[data.owners], held[data.owners]
+    refusal, history = _fit_refusal(x[fit], y[fit], x[val], y[val], config, progress)
+    p_digit = refusal.probabilities(x[val])[:, 0]
+    val_digits = (y[val] == 0) & ~ruled[val]
+    threshold = float(np.quantile(p_digit[val_digits], config.false_refusals)) if val_digits.any() else 0.5
+    refusal = dataclasses.replace(refusal, threshold=min(threshold, 0.5))
+    refusal.save(Path(models_dir) / notdigit.MODEL_FILE)
+    refused = refusal.probabilities(x[val])[:, 0] < refusal.threshold
+    return {
+        "segments": {"fit": int(fit.sum()), "held_out": int(val.sum())},
+        "hidden": config.hidden,
+        "threshold": round(refusal.threshold, 4),
+        "held_out_digits_refused": round(float(np.mean((refused | ruled[val])[y[val] == 0])), 4),
+        "held_out_nondigit_segments_refused": round(float(np.mean((refused | ruled[val])[y[val] != 0])), 4),
+        "history": history,
+    }
+
+
+def _fit_refusal(
+    x: np.ndarray,
+    y: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    config: NotDigitConfig,
+    progress: Progress,
+) -> tuple[Any, list[dict[str, float]]]:
+    """A one-hidden-layer ReLU net, softmax cross-entropy (digits weighted as all non-digits), Adam."""
+    from digitrec.notdigit import CLASSES, Refusal
+
+    rng = np.random.default_rng(config.seed)
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-3
+    features, classes = x.shape[1], len(CLASSES)
+    params = {
+        "w1": rng.normal(0, np.sqrt(2 / features), (features, config.hidden)),
+        "b1": np.zeros(config.hidden),
+        "w2": rng.normal(0, np.sqrt(2 / config.hidden), (config.hidden, classes)),
+        "b2": np.zeros(classes),
+    }
+    counts = np.bincount(y, minlength=classes).astype(np.float64)
+    weights = np.where(np.arange(classes) == 0, counts[1:].sum() / max(counts[0], 1), 1.0)[y]
+    weights /= weights.mean()
+    moments = {k: (np.zeros_like(v), np.zeros_like(v)) for k, v in params.items()}
+    z = (x - mean) / scale
+    step, history = 0, []
+
+    def model(p: dict) -> Refusal:
+        return Refusal(
+            mean, scale, *(p[k].astype(np.float32) for k in ("w1", "b1", "w2", "b2")), threshold=0.5
+        )
+
+    for epoch in progress(range(config.epochs), desc="not-a-digit", leave=False):
+        order = rng.permutation(len(z))
+        for batch in np.array_split(order, max(1, len(order) // config.batch_size)):
+            hidden = np.maximum(z[batch] @ params["w1"] + params["b1"], 0.0)
+            logits = hidden @ params["w2"] + params["b2"]
+            logits -= logits.max(axis=1, keepdims=True)
+            probs = np.exp(logits)
+            probs /= probs.sum(axis=1, keepdims=True)
+            d_logits = probs
+            d_logits[np.arange(len(batch)), y[batch]] -= 1.0
+            d_logits *= weights[batch, None] / len(batch)
+            d_hidden = (d_logits @ params["w2"].T) * (hidden > 0)
+            grads = {
+                "w2": hidden.T @ d_logits + config.l2 * params["w2"],
+                "b2": d_logits.sum(axis=0),
+                "w1": z[batch].T @ d_hidden + config.l2 * params["w1"],
+                "b1": d_hidden.sum(axis=0),
+            }
+            step += 1
+            for name, grad in grads.items():
+                m, v = moments[name]
+                m *= 0.9
+                m += 0.1 * grad
+                v *= 0.999
+                v += 0.001 * grad * grad
+                params[name] -= (
+                    config.learning_rate * (m / (1 - 0.9**step)) / (np.sqrt(v / (1 - 0.999**step)) + 1e-8)
+                )
+        predicted = np.argmax(model(params).probabilities(x_val), axis=1)
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "held_out_accuracy": round(float(np.mean(predicted == y_val)), 4),
+                "held_out_digit_vs_not": round(float(np.mean((predicted == 0) == (y_val == 0))), 4),
+            }
+        )
+    return model(params), history

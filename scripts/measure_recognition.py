@@ -1,109 +1,132 @@
-"""Measure multi-digit strings and the not-a-digit rule on the shipped models (issue 7).
+"""Measure what people draw, read as predict reads it, with the shipped models (models/).
 
-    .venv/bin/python scripts/measure_recognition.py [--strings 200] [--nondigits 240] [--seed 0]
+    .venv/bin/python scripts/measure_recognition.py [--digits 2000] [--nondigits 1400]
+        [--strings 200] [--styles 1000] [--write]
 
-Prints, per string length 2-6, how often a canvas drawing of that many test-split
-digits side by side is split into the right number of digits and read exactly
-(under the original answer rule and the current one);
-then, for the original answer rule and the current one (digitrec/answer.py):
-accuracy on the test split's digits, on canvas drawings of them, and how often
-the non-digit drawings of digitrec/nondigits.py are answered "not a digit".
+Prints (and with --write stores under "recognition" in models/report.json):
+
+- not_a_digit: the share of non-digit drawings (digitrec/nondigits.py, seed
+  evaluate.NONDIGIT_SEED) refused, per family; the share of test-split digits drawn
+  in random canvas styles (canvas.random_style) refused, read right, and split;
+- splitting: single digits (those drawings, and the same with a gap cut into one
+  stroke) split into more than one digit; strings of 2-6 test-split digits side by
+  side split into the right count and read right;
+- canvas_styles: per named style (canvas.STYLES), the answer, CNN and FNN accuracy on
+  test-split digits drawn in it.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from digitrec import answer
-from digitrec.canvas import render_ink, render_string_ink
-from digitrec.data import load_split
-from digitrec.drawing import preprocess_ink, redrawn
-from digitrec.nondigits import nondigit_drawings
-from digitrec.recognizer import MODEL_NAMES, Recognizer
-from digitrec.service import Drawing
+from digitrec.canvas import STYLES, render_ink, render_string_ink
+from digitrec.data import Digits, load_split
+from digitrec.evaluate import TrainedModels, not_a_digit_report, read_canvas
+from digitrec.nondigits import as_sent, canvas_digits
+from digitrec.segment import split_digits
 from digitrec.weights import load_shipped
 
-Rule = Callable[[dict, np.ndarray], answer.Answer]
-RULES: dict[str, Rule] = {
-    "original": lambda probs, image: answer.original_rule(probs),
-    "current": answer.decide,
-}
+ROOT = Path(__file__).resolve().parent.parent
 
 
-def read(drawing: Drawing, probs: dict[str, np.ndarray], rule: Rule) -> str | None:
-    """The answer string the service gives `drawing`, the models' reading `probs` (None: not recognised)."""
-    verdicts = [
-        rule({n: probs[n][i] for n in MODEL_NAMES}, drawing.redrawn[i]) for i in range(len(drawing.inputs))
-    ]
-    return answer.combine(verdicts)[0]
+def spread(digits: Digits, count: int) -> Digits:
+    """`count` digits evenly spread over the split (ordered by digit: every class is represented)."""
+    return digits.subset(np.unique(np.linspace(0, len(digits) - 1, min(len(digits), count)).astype(int)))
 
 
-def read_all(recognizer: Recognizer, ink: np.ndarray) -> tuple[Drawing, dict[str, str | None]]:
-    """A canvas ink array -> its split drawing and {rule name: answer string} (split and read once)."""
-    drawing = Drawing.from_ink(ink)
-    probs = recognizer.predict(drawing.inputs)
-    return drawing, {name: read(drawing, probs, rule) for name, rule in RULES.items()}
+def with_gap(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The drawing with one stroke cut: a disc 1.2-2 pens wide erased on a random stroke pixel."""
+    from skimage.morphology import skeletonize
+
+    skeleton = skeletonize(ink >= 0.5)
+    ys, xs = np.nonzero(skeleton)
+    pen = float(ink.sum()) / max(len(ys), 1)
+    pick = int(rng.integers(len(ys)))
+    radius = pen * rng.uniform(0.6, 1.0)
+    yy, xx = np.indices(ink.shape)
+    cut = ink.copy()
+    cut[np.hypot(yy - ys[pick], xx - xs[pick]) < radius] = 0.0
+    return cut
 
 
-def strings(recognizer: Recognizer, count: int, seed: int) -> None:
-    test = load_split("test")
+def splitting(models: TrainedModels, test: Digits, digits: int, strings: int, seed: int) -> dict:
+    picked = spread(test, digits)
+    inks = canvas_digits(picked.images, seed=seed)
     rng = np.random.default_rng(seed)
-    print("length  strings  split right  read right: " + "  ".join(f"{name:>8s}" for name in RULES))
+    gapped = [with_gap(ink, rng) for ink in inks]
+    lengths = {}
     for length in range(2, 7):
-        split_right = 0
-        read_right = dict.fromkeys(RULES, 0)
-        for _ in range(count):
-            index = rng.choice(len(test), length, replace=False)
-            drawing, said = read_all(recognizer, render_string_ink(test.images[index]))
-            split_right += len(drawing.boxes) == length
-            truth = "".join(map(str, test.labels[index]))
-            for name in RULES:
-                read_right[name] += said[name] == truth
-        reads = "  ".join(f"{read_right[name] / count:8.3f}" for name in RULES)
-        print(f"{length:6d}  {count:7d}  {split_right / count:11.3f}              {reads}")
+        split_right = read_right = 0
+        chosen = [rng.choice(len(test), length, replace=False) for _ in range(strings)]
+        inks_of = [as_sent(render_string_ink(test.images[index])) for index in chosen]
+        for index, ink, read in zip(chosen, inks_of, read_canvas(models, inks_of), strict=True):
+            split_right += len(split_digits(ink)) == length
+            read_right += read["answer"] == "".join(map(str, test.labels[index]))
+        lengths[str(length)] = {
+            "strings": strings,
+            "split_right": round(split_right / strings, 4),
+            "read_right": round(read_right / strings, 4),
+        }
+    return {
+        "single_digits": len(inks),
+        "single_split": round(float(np.mean([len(split_digits(ink)) > 1 for ink in inks])), 4),
+        "single_with_gap_split": round(float(np.mean([len(split_digits(ink)) > 1 for ink in gapped])), 4),
+        "strings": lengths,
+    }
 
 
-def rules(recognizer: Recognizer, count: int, seed: int) -> None:
-    test = load_split("test")
-    inputs = np.stack([preprocess_ink(image) for image in test.images])
-    shapes = [redrawn(image) for image in test.images]
-    probs = recognizer.predict(inputs)
-    canvas_answers = [read_all(recognizer, render_ink(image))[1] for image in test.images]
-    drawings = nondigit_drawings(count, seed)
-    nondigit_answers = [read_all(recognizer, drawing.ink)[1] for drawing in drawings]
-    kinds = sorted({d.kind for d in drawings})
-    print(f"rule      test digits  canvas digits  non-digits refused ({count}: " + ", ".join(kinds) + ")")
-    for name, rule in RULES.items():
-        digits = [rule({n: probs[n][i] for n in MODEL_NAMES}, shapes[i]).digit for i in range(len(test))]
-        test_accuracy = np.mean([d == label for d, label in zip(digits, test.labels, strict=True)])
-        canvas_accuracy = np.mean(
-            [said[name] == str(label) for said, label in zip(canvas_answers, test.labels, strict=True)]
-        )
-        refused = {kind: [] for kind in kinds}
-        for drawing, said in zip(drawings, nondigit_answers, strict=True):
-            refused[drawing.kind].append(said[name] is None)
-        overall = np.mean([r for values in refused.values() for r in values])
-        per_kind = ", ".join(f"{np.mean(refused[kind]):.3f}" for kind in kinds)
-        print(f"{name:8s}  {test_accuracy:11.4f}  {canvas_accuracy:13.4f}  {overall:.3f} ({per_kind})")
+def canvas_styles(models: TrainedModels, test: Digits, count: int) -> dict:
+    picked = spread(test, count)
+    styles = {}
+    for name, style in STYLES.items():
+        read = read_canvas(models, [as_sent(render_ink(image, **style)) for image in picked.images])
+        styles[name] = accuracies(read, picked.labels)
+    return {"count": len(picked), "styles": styles}
+
+
+def accuracies(read: list[dict], labels: np.ndarray) -> dict[str, float]:
+    """{"answer", "cnn", "fnn"}: the share of drawings read right (the answer: the whole string)."""
+    return {
+        "answer": round(
+            float(np.mean([r["answer"] == str(y) for r, y in zip(read, labels, strict=True)])), 4
+        ),
+        "cnn": round(float(np.mean([r["cnn"] == y for r, y in zip(read, labels, strict=True)])), 4),
+        "fnn": round(float(np.mean([r["fnn"] == y for r, y in zip(read, labels, strict=True)])), 4),
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--strings", type=int, default=200, help="strings per length")
-    parser.add_argument("--nondigits", type=int, default=240, help="non-digit drawings")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--models", type=Path, default=Path(__file__).resolve().parent.parent / "models")
+    parser.add_argument("--digits", type=int, default=2000, help="test-split digits in random styles")
+    parser.add_argument("--nondigits", type=int, default=1400, help="non-digit drawings")
+    parser.add_argument("--strings", type=int, default=200, help="strings per length 2-6")
+    parser.add_argument("--styles", type=int, default=1000, help="test-split digits per named style")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--models", type=Path, default=ROOT / "models")
+    parser.add_argument("--write", action="store_true", help="store the figures in MODELS/report.json")
     args = parser.parse_args()
-    recognizer = Recognizer(load_shipped(args.models))
-    strings(recognizer, args.strings, args.seed)
-    rules(recognizer, args.nondigits, args.seed)
+    originals = load_shipped(args.models)
+    models = TrainedModels(originals.fnn, originals.cnn)
+    test = load_split("test")
+    figures = {
+        "command": " ".join([".venv/bin/python scripts/measure_recognition.py", *sys.argv[1:]]),
+        "not_a_digit": not_a_digit_report(models, spread(test, args.digits), args.nondigits),
+        "splitting": splitting(models, test, args.digits, args.strings, args.seed),
+        "canvas_styles": canvas_styles(models, test, args.styles),
+    }
+    print(json.dumps(figures, indent=1))
+    if args.write:
+        path = args.models / "report.json"
+        report = json.loads(path.read_text(encoding="utf-8"))
+        report["recognition"] = figures
+        path.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     return 0
 
 

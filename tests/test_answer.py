@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from digitrec.answer import NOT_RECOGNISED, Answer, combine, original_rule, top_digits
+from digitrec.answer import NOT_RECOGNISED, Answer, combine, decide, original_rule, top_digits
 
 
 def probs(digit: int, p: float) -> np.ndarray:
@@ -74,3 +74,17 @@ def test_messages_use_the_article_the_digit_is_spoken_with():
     eight, seven = np.eye(10)[8], np.eye(10)[7]
     assert "it's an 8" in original_rule({"fnn_updated": eight, "cnn_updated": eight}).message
     assert "it's a 7" in original_rule({"fnn_updated": seven, "cnn_updated": seven}).message
+
+
+def test_pieces_all_refused_for_one_reason_keep_that_reason():
+    line = "That looks like a line, not a digit."
+    assert combine([Answer(None, line), Answer(None, line)]) == (None, line)
+    text, message = combine([Answer(None, line), Answer(None, NOT_RECOGNISED)])
+    assert text is None and message == "Can't recognize digits 1, 2 of 2 as a digit."
+
+
+def test_a_refusal_overrides_the_models_vote():
+    sure = probs(4, 0.99)
+    verdict = decide({"fnn_updated": sure, "cnn_updated": sure}, refusal="Draw bigger.")
+    assert verdict == Answer(None, "Draw bigger.")
+    assert decide({"fnn_updated": sure, "cnn_updated": sure}).digit == 4

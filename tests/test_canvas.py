@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from digitrec.canvas import STYLES, render_digit, render_ink, render_string
+from digitrec.canvas import CANVAS, SLANT, STYLES, random_style, render_digit, render_ink, render_string
 from digitrec.data import load_split
 
 
@@ -65,3 +65,24 @@ def test_render_string_places_digits_left_to_right(digits):
     ink = 255 - np.asarray(image.convert("L"), dtype=np.int32)
     thirds = np.array_split(ink.sum(axis=0), 3)
     assert all(part.sum() > 0 for part in thirds)
+
+
+def test_wobble_moves_the_strokes_a_little_and_the_seed_fixes_how(digits):
+    plain = render_ink(digits.images[2])
+    wobbly = render_ink(digits.images[2], wobble=4.0, seed=1)
+    assert not np.array_equal(plain, wobbly)
+    assert np.array_equal(wobbly, render_ink(digits.images[2], wobble=4.0, seed=1))
+    rows = np.nonzero(wobbly > 0.5)[0]
+    plain_rows = np.nonzero(plain > 0.5)[0]
+    assert abs(int(rows.max() - rows.min()) - int(plain_rows.max() - plain_rows.min())) <= 10
+
+
+def test_random_styles_span_sizes_pens_slants_and_keep_the_digit_on_the_pad(digits):
+    rng = np.random.default_rng(0)
+    styles = [random_style(rng) for _ in range(200)]
+    heights = [s["scale"] * CANVAS * 200 / 280 for s in styles]
+    assert 0.3 * CANVAS <= min(heights) < 0.4 * CANVAS and 0.85 * CANVAS < max(heights) <= 0.95 * CANVAS
+    assert all(s["pen"] >= 3 and -SLANT <= s["shear"] <= SLANT for s in styles)
+    for style in styles[:20]:
+        ink = render_ink(digits.images[3], **style)
+        assert ink.max() > 0.9

@@ -166,11 +166,33 @@ def test_rendered_strings_of_touching_digits_mostly_split_right(test_split):
     assert right >= 36
 
 
-def test_a_long_shallow_line_is_cut_but_still_gives_a_digit():
-    # Cut into parts each far lower than the whole line: none is "digit-sized" on its own.
-    segments = split_digits(drawn([(20, 250), (900, 30)], size=(920, 280)))
-    assert len(segments) >= 1
-    assert min(s.box[0] for s in segments) < 30 and max(s.box[2] for s in segments) > 890
+def test_a_long_shallow_line_is_one_piece():
+    (segment,) = split_digits(drawn([(20, 250), (900, 30)], size=(920, 280)))
+    assert segment.box[0] < 30 and segment.box[2] > 890
+
+
+@pytest.mark.parametrize("length", [40, 120, 260])
+def test_a_horizontal_line_of_any_length_is_one_piece(length):
+    assert len(split_digits(drawn([(140 - length / 2, 140), (140 + length / 2, 143)]))) == 1
+
+
+def test_a_slanted_one_drawn_with_a_gap_is_one_digit():
+    upper, lower = [(180, 40), (150, 125)], [(140, 150), (105, 245)]
+    assert len(split_digits(drawn(upper, lower))) == 1
+
+
+def test_a_zero_with_a_lifted_side_is_one_digit():
+    angles = np.linspace(np.radians(20), np.radians(330), 40)
+    left = list(zip(140 + 55 * np.cos(angles), 140 + 90 * np.sin(angles), strict=True))
+    right = [(197, 115), (196, 145)]  # its right side, a little apart
+    assert len(split_digits(drawn(left, right))) == 1
+
+
+def test_single_canvas_digits_are_not_split(test_split):
+    from digitrec.nondigits import canvas_digits
+
+    inks = canvas_digits(test_split.images[::8], seed=3)  # 250 digits in random styles
+    assert sum(len(split_digits(ink)) > 1 for ink in inks) <= 1
 
 
 def test_random_ink_of_any_shape_gives_boxes_inside_the_image():

@@ -122,3 +122,14 @@ def test_a_quick_run_trains_on_collected_samples_too(tmp_path):
     assert report["data"]["collected"] == 4
     assert report["data"]["train"] == QUICK.limit + 4
     assert (tmp_path / "models" / "cnn.npz").is_file()
+
+
+def test_a_quick_run_trains_the_not_a_digit_classifier_on_its_models(quick_run):
+    from digitrec.notdigit import CLASSES, Refusal
+
+    report, out = quick_run
+    refusal = Refusal.load(out / "notdigit.npz")
+    assert refusal.w2.shape[1] == len(CLASSES) and 0.0 <= refusal.threshold <= 0.5
+    classifier = report["not_a_digit_classifier"]
+    assert classifier["threshold"] == pytest.approx(refusal.threshold, abs=1e-4)
+    assert classifier["segments"]["fit"] > 0 and classifier["segments"]["held_out"] > 0
