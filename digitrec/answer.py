@@ -151,8 +151,8 @@ def _box_sum(image: np.ndarray) -> np.ndarray:
     zeros beyond the edges).
 
     Equal to ndimage.convolve with a 3x3 kernel of ones, mode "constant", and for a bool image > 0
-    to binary_dilation with _EIGHT; summing shifted rows, then shifted columns, takes about a
-    third of the time of either (28x28: ~10 against ~32 us).
+    to binary_dilation with _EIGHT; summing shifted rows, then shifted columns, is faster than
+    either on 28x28 images.
     """
     padded = np.zeros((image.shape[0] + 2, image.shape[1] + 2), np.uint8)
     padded[1:-1, 1:-1] = image

@@ -103,10 +103,8 @@ def _decode_ink(data: bytes, max_pixels: int) -> np.ndarray:
     if png is not None and not png.transparency:
         _check_shape(png.width, png.height, max_pixels)
         try:
-            # libspng decodes a canvas PNG ~3x faster than Pillow (0.23 vs 0.7 ms at 280x280);
-            # pyspng does not apply a tRNS chunk, so such PNGs stay with Pillow. The draw page
-            # sends 8-bit gray, a quarter of the bytes: a canvas digit decodes to ink in 0.09 ms,
-            # its RGBA PNG in 0.37 ms.
+            # libspng decodes canvas PNGs several times faster than Pillow (docs/performance.md);
+            # it does not apply a tRNS chunk, so such PNGs stay with Pillow.
             if png.gray8:
                 return _ink_from_gray(pyspng.load(data, "L"))
             return _ink_from_rgba(pyspng.load(data, "RGBA"))
@@ -163,8 +161,8 @@ class _PNGHeader(NamedTuple):
 def _png_header(data: bytes) -> _PNGHeader | None:
     """A PNG's size and whether it has a tRNS chunk, from the chunks before its pixel data.
 
-    None if `data` does not start like a PNG. Pillow's Image.open reads the same chunks in
-    13 us in a tight loop, ~0.1 ms per drawing between predictions (line profile); this, ~1 us.
+    None if `data` does not start like a PNG. Cheaper than Pillow's Image.open, which reads the
+    same chunks with far more Python around them.
     """
     if not data.startswith(_PNG_SIGNATURE) or data[12:16] != b"IHDR" or len(data) < 26:
         return None
@@ -351,7 +349,7 @@ def _fit_box(ink: np.ndarray) -> np.ndarray:
 def _ink_extent(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rows and columns holding a pixel >= INK_THRESHOLD; BlankDrawing if none does."""
     # A digit cut by split_digits is already cropped to its strokes: ink on all four edges
-    # settles it from 4 lines instead of the whole crop (7 against 25 us).
+    # settles it from 4 lines instead of the whole crop.
     if ink.size and all(
         np.maximum.reduce(edge) >= INK_THRESHOLD for edge in (ink[0], ink[-1], ink[:, 0], ink[:, -1])
     ):

@@ -1,6 +1,6 @@
 // An 8-bit grayscale PNG of a drawing. The pad is black ink on white paper, so one byte per
 // pixel says everything, and the server inflates a quarter of the bytes of the canvas's own
-// RGBA PNG (a canvas digit: 1.7 against 2.8 KB, decoded to ink in 0.09 against 0.37 ms).
+// RGBA PNG, and decodes it faster.
 
 const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 const CRC_TABLE = Uint32Array.from({ length: 256 }, (_, n) => {
