@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 MB = 1024 * 1024
-SERVER_BASE_BYTES = 540 * MB  # the 1-worker server's PSS minus what one worker adds
+SERVER_BASE_BYTES = 560 * MB  # the 1-worker server's PSS minus what one worker adds
 WORKER_BYTES = 170 * MB  # what each further worker adds to the server's PSS
 MEMORY_SHARE = 0.8  # plan for 80% of the limit: memory grows with traffic, and Heroku swaps past 100%
 DEFAULT_WORKERS = 2
