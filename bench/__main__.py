@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from bench import dataset
-from bench.client import KeepAliveConnection, post_json_request, run_requests
+from bench.client import KeepAliveConnection, exchange_once, post_json_request, run_requests
 from bench.drawings import Drawing, benchmark_drawings
 from bench.report import check_targets, format_table, latency_summary
 from bench.startup import measure_all as measure_startup
@@ -148,13 +148,7 @@ def _measure(server: LiveServer, requests: list[bytes], **load: Any) -> dict[str
 
 def _cold_start(port: int, request: bytes, began: float) -> float:
     """Seconds from `began` (just before the server process started) to this first prediction."""
-    connection = KeepAliveConnection(HOST, port)
-    try:
-        status, body = connection.exchange(request)
-    finally:
-        connection.close()
-    if status != 200:
-        raise RuntimeError(f"the first prediction failed with {status}: {body[:300]!r}")
+    exchange_once(HOST, port, request, "the first prediction")
     return round(time.perf_counter() - began, 2)
 
 

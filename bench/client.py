@@ -29,6 +29,18 @@ def post_json_request(host: str, port: int, path: str, body: dict[str, Any]) -> 
     return head.encode("ascii") + payload
 
 
+def exchange_once(host: str, port: int, request: bytes, what: str, timeout: float = 30.0) -> bytes:
+    """Send one pre-built request on a fresh connection; its body, or RuntimeError unless 200."""
+    connection = KeepAliveConnection(host, port, timeout)
+    try:
+        status, body = connection.exchange(request)
+    finally:
+        connection.close()
+    if status != 200:
+        raise RuntimeError(f"{what} failed with {status}: {body[:300]!r}")
+    return body
+
+
 class KeepAliveConnection:
     """One persistent TCP connection; reconnects when the server closes it."""
 

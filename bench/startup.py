@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from bench.client import KeepAliveConnection, post_json_request
+from bench.client import KeepAliveConnection, exchange_once, post_json_request
 from bench.drawings import Drawing, benchmark_drawings
 from tests.live_server import LiveServer
 
@@ -105,13 +105,7 @@ def _wait_for_port(port: int, starter: threading.Thread, launched: float) -> flo
 
 def _first_prediction(port: int, request: bytes) -> float:
     """Send one prediction now; the moment its 200 arrives."""
-    connection = KeepAliveConnection(HOST, port, timeout=ROUTER_TIMEOUT_S * 2)
-    try:
-        status, body = connection.exchange(request)
-    finally:
-        connection.close()
-    if status != 200:
-        raise RuntimeError(f"the first prediction failed with {status}: {body[:300]!r}")
+    exchange_once(HOST, port, request, "the first prediction", timeout=ROUTER_TIMEOUT_S * 2)
     return time.perf_counter()
 
 
@@ -131,13 +125,7 @@ def _traffic(server: LiveServer, drawings: list[Drawing], predict: list[bytes]) 
         feedback = post_json_request(
             HOST, server.port, "/api/feedback", {"image": drawing.data_url, "digit": drawing.digit}
         )
-        connection = KeepAliveConnection(HOST, server.port)
-        try:
-            status, body = connection.exchange(feedback)
-        finally:
-            connection.close()
-        if status != 200:
-            raise RuntimeError(f"a correction failed with {status}: {body[:300]!r}")
+        exchange_once(HOST, server.port, feedback, "a correction")
 
 
 def _cpu_seconds(pid: int) -> float:

@@ -16,7 +16,6 @@ import base64
 import io
 import re
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from digitrec.canvas import render_digit
 from digitrec.data import load_split
-from tests.browser_helpers import draw_digits, launch
+from tests.browser_helpers import DESKTOP, PHONE, Screen, draw_digits, launch
 from tests.live_server import LiveServer
 
 OUT = Path(__file__).resolve().parent / "screenshots"
@@ -33,15 +32,7 @@ WAIT_MS = 60_000
 COLOURS = 128  # a palette PNG: a page has few colours, and a third of the bytes of RGB
 
 
-@dataclass(frozen=True)
-class Screen:
-    name: str
-    width: int
-    height: int
-    touch: bool
-
-
-SCREENS = [Screen("desktop", 1280, 800, touch=False), Screen("phone", 390, 844, touch=True)]
+SCREENS = [DESKTOP, PHONE]
 SCHEMES = ["light", "dark"]
 PAGES = {
     "draw": "/",

@@ -11,9 +11,10 @@ from __future__ import annotations
 import math
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
-from playwright.sync_api import Browser, Page, Playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -28,6 +29,31 @@ PAD = 280  # the pad's logical side in px (static/js/canvas.js SIZE)
 FULL = (50.0, 30.0, 180.0, 220.0)  # (x, y, width, height): one large digit in the middle
 
 Point = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Screen:
+    """A browser window: CSS pixels, and whether it is a touch phone."""
+
+    name: str
+    width: int
+    height: int
+    touch: bool
+
+
+DESKTOP = Screen("desktop", 1280, 800, touch=False)
+PHONE = Screen("phone", 390, 844, touch=True)
+
+
+def watch_console(page: Page, problems: list[str]) -> None:
+    """Append the page's console errors and warnings and its uncaught errors to `problems`."""
+
+    def note(message: ConsoleMessage) -> None:
+        if message.type in ("error", "warning"):
+            problems.append(f"{message.type}: {message.text}")
+
+    page.on("console", note)
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
 
 
 def system_chromium() -> str | None:

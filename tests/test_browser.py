@@ -19,10 +19,10 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 from PIL import Image
-from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Route, expect
+from playwright.sync_api import Browser, Page, Request, Route, expect
 
 from digitrec.canvas import ink_to_png
-from tests.browser_helpers import SCRIBBLE, draw_digits, draw_with_mouse, place
+from tests.browser_helpers import SCRIBBLE, draw_digits, draw_with_mouse, place, watch_console
 from tests.live_server import LiveServer
 
 PAGES = ["/", "/collect", "/gallery", "/models", "/how-it-works", "/about"]
@@ -37,24 +37,12 @@ def server() -> Iterator[LiveServer]:
         yield live
 
 
-def console_problems(page: Page) -> list[str]:
-    """A list that fills with the page's console errors and warnings and its uncaught errors."""
-    problems: list[str] = []
-
-    def note(message: ConsoleMessage) -> None:
-        if message.type in ("error", "warning"):
-            problems.append(f"{message.type}: {message.text}")
-
-    page.on("console", note)
-    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    return problems
-
-
 @pytest.fixture
 def page(browser: Browser, server: LiveServer) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=server.url)
     page = context.new_page()
-    problems = console_problems(page)
+    problems: list[str] = []
+    watch_console(page, problems)
     yield page
     context.close()
     assert problems == [], "the browser console reported problems"

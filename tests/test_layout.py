@@ -7,12 +7,19 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect
+from playwright.sync_api import Browser, Page, expect
 
-from tests.browser_helpers import draw_digits, draw_with_mouse, draw_with_touch
+from tests.browser_helpers import (
+    DESKTOP,
+    PHONE,
+    Screen,
+    draw_digits,
+    draw_with_mouse,
+    draw_with_touch,
+    watch_console,
+)
 from tests.live_server import LiveServer
 
 WAIT_MS = 30_000
@@ -20,16 +27,6 @@ WAIT_MS = 30_000
 expect.set_options(timeout=WAIT_MS)
 
 
-@dataclass(frozen=True)
-class Screen:
-    name: str
-    width: int
-    height: int
-    touch: bool
-
-
-DESKTOP = Screen("desktop", 1280, 800, touch=False)
-PHONE = Screen("phone", 390, 844, touch=True)
 SCREENS = [pytest.param(DESKTOP, id="desktop"), pytest.param(PHONE, id="phone")]
 
 # Two strokes in pad pixels that do not touch: a bar across the top, a bar down the right.
@@ -60,13 +57,7 @@ def open_page(browser: Browser, server: LiveServer, screen: Screen, console: lis
         base_url=server.url,
     )
     page = context.new_page()
-
-    def note(message: ConsoleMessage) -> None:
-        if message.type in ("error", "warning"):
-            console.append(f"{message.type}: {message.text}")
-
-    page.on("console", note)
-    page.on("pageerror", lambda error: console.append(f"page error: {error}"))
+    watch_console(page, console)
     return page
 
 
