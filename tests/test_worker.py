@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from asgiref.wsgi import WsgiToAsgi
 
 from digitrec.config import ROOT
 from digitrec.web import serving
@@ -95,13 +94,67 @@ def echo() -> _Echo:
 
 @pytest.fixture
 def app(echo: _Echo) -> BufferedRequests:
-    return BufferedRequests(WsgiToAsgi(echo), LIMIT, threads=2)
+    return BufferedRequests(echo, LIMIT, threads=2)
 
 
 def test_the_app_gets_the_whole_body_after_it_has_arrived(app, echo):
     status, _, body = _exchange(app, _scope(), [b"ab", b"cd", b"ef"], pause=0.01)
     assert (status, body) == (200, b"abcdef")
     assert echo.threads[0].startswith("request")
+
+
+def test_the_app_sees_the_headers_and_the_whole_body_as_wsgi_does(app):
+    seen: dict = {}
+
+    def inspect(environ, start_response):
+        seen.update(environ, body=environ["wsgi.input"].read())
+        start_response("201 Created", [("X-Answer", "yes")])
+        return [b"made"]
+
+    headers = [(b"content-type", b"application/json"), (b"x-many", b"a"), (b"x-many", b"b")]
+    headers.append((b"transfer-encoding", b"chunked"))
+    status, reply_headers, body = _exchange(
+        BufferedRequests(inspect, LIMIT), _scope(headers=headers), [b"{", b"}"]
+    )
+    assert (status, reply_headers[b"x-answer"], body) == (201, b"yes", b"made")
+    assert (seen["body"], seen["CONTENT_LENGTH"], seen["CONTENT_TYPE"]) == (b"{}", "2", "application/json")
+    assert (seen["HTTP_X_MANY"], seen["PATH_INFO"], seen["REMOTE_ADDR"]) == (
+        "a,b",
+        "/api/predict",
+        "127.0.0.1",
+    )
+    assert "HTTP_TRANSFER_ENCODING" not in seen  # the body arrives whole, its size in CONTENT_LENGTH
+
+
+def test_a_long_response_is_sent_as_it_is_made_and_the_app_closed(monkeypatch):
+    monkeypatch.setattr(serving, "STREAM_BYTES", 10)
+    closed = []
+
+    class Parts(list):
+        def close(self):
+            closed.append(True)
+
+    def export(environ, start_response):
+        start_response("200 OK", [])
+        return Parts([b"0123456789", b"abcdefghij", b"KLMNOPQRST"])
+
+    replies: list[dict] = []
+
+    async def run() -> None:
+        async def receive() -> dict:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict) -> None:
+            replies.append(message)
+
+        await BufferedRequests(export, LIMIT)(_scope(), receive, send)
+
+    asyncio.run(run())
+    assert replies[0]["status"] == 200
+    bodies = [message["body"] for message in replies[1:]]
+    assert len(bodies) > 2  # in parts, not collected into one
+    assert b"".join(bodies) == b"0123456789abcdefghijKLMNOPQRST"
+    assert closed == [True]
 
 
 def test_a_declared_body_over_the_limit_is_refused_before_it_is_read(app, echo):
@@ -155,7 +208,7 @@ def test_requests_run_on_the_pool_threads_side_by_side():
         start_response("200 OK", [])
         return [b""]
 
-    app = BufferedRequests(WsgiToAsgi(meet), LIMIT, threads=2)
+    app = BufferedRequests(meet, LIMIT, threads=2)
 
     async def twice() -> list[int]:
         statuses: list[int] = []

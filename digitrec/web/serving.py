@@ -4,8 +4,8 @@ gunicorn manages the worker processes (WEB_CONCURRENCY of them, a crashed one re
 worker is uvicorn's asyncio server (`uvicorn_worker.UvicornWorker`) parsing HTTP with h11. A
 connection that is slow to send its headers or its body costs that event loop a socket and a
 small buffer, never a thread. `BufferedRequests` reads the whole body, within BODY_SECONDS and
-the body limit, and only then runs the WSGI app (asgiref's `WsgiToAsgi`) on one of the worker's
-`threads` request threads, so a correction being learned never holds up a prediction. It also
+the body limit, and only then calls the WSGI app on one of the worker's `threads` request
+threads, so a correction being learned never holds up a prediction. It also
 answers the server's own refusals (long URL, large headers, large or slow body) as JSON and
 writes the access log, control characters escaped. docs/serving.md has every limit.
 """
@@ -13,16 +13,16 @@ writes the access log, control characters escaped. docs/serving.md has every lim
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 import re
+import sys
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from asgiref.sync import ThreadSensitiveContext
-from asgiref.wsgi import WsgiToAsgi
 from flask import Flask
 from uvicorn_worker import UvicornWorker
 
@@ -30,16 +30,17 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 BODY_SECONDS = 20.0  # from the end of the headers to the last byte of the body (Heroku's router allows 30 s)
 MAX_URL_BYTES = 4094  # path and query string, as sent (gunicorn's limit_request_line)
 MAX_HEADER_BYTES = 8190  # all header names and values together (gunicorn's limit_request_field_size)
-# Header fields (gunicorn's limit_request_fields): WsgiToAsgi would answer more of one name in plain text.
+# Header fields (gunicorn's limit_request_fields).
 MAX_HEADERS = 100
 # What h11 buffers of a request's head before it refuses it with uvicorn's plain-text 400.
 H11_BUFFER_BYTES = 16 * 1024
 DEFAULT_THREADS = 4
+STREAM_BYTES = 1 << 20  # a response longer than this is sent as it is made, not collected first
 MAX_LOGGED_PATH = 200  # bytes of a path the access log keeps
 ACCESS_LOG = logging.getLogger("gunicorn.access")  # gunicorn's access log (`accesslog` in gunicorn.conf.py)
 
@@ -57,17 +58,18 @@ def escaped(text: str) -> str:
 
 
 class BufferedRequests:
-    """ASGI middleware: a whole, bounded request first, then `app` on one of `threads` threads.
+    """ASGI middleware: a whole, bounded request first, then the WSGI `app` on one of `threads` threads.
 
-    `app` is an ASGI app that runs synchronous code through asgiref (WsgiToAsgi): each request
-    runs in a ThreadSensitiveContext bound to one of the pool's single-thread executors.
+    A response is collected on the request thread and sent by the event loop in one go; one
+    longer than STREAM_BYTES (an export) is sent from the request thread as it is made, each
+    part waiting for the client to take the one before.
     """
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int, threads: int = DEFAULT_THREADS) -> None:
+    def __init__(self, app: WSGIApp, max_body_bytes: int, threads: int = DEFAULT_THREADS) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
-        self.executors = [ThreadPoolExecutor(1, thread_name_prefix="request") for _ in range(threads)]
-        self._free: asyncio.Queue[ThreadPoolExecutor] | None = None
+        # Requests beyond `threads` wait in the pool's queue, already read.
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="request")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -88,7 +90,7 @@ class BufferedRequests:
             if status is None:
                 status, body = await self._read_body(scope, receive)
             if status is None:
-                await self._run(scope, body, receive, logged)
+                await self._run(scope, body, logged)
             elif status > 0:
                 await _send_error(logged, status, self._sentence(status))
         finally:
@@ -127,31 +129,93 @@ class BufferedRequests:
         except TimeoutError:
             return 408, b""
 
-    async def _run(self, scope: Scope, body: bytes, receive: Receive, send: Send) -> None:
-        if self._free is None:  # made here: the queue belongs to the worker's running event loop
-            self._free = asyncio.Queue()
-            for executor in self.executors:
-                self._free.put_nowait(executor)
-        delivered = False
+    async def _run(self, scope: Scope, body: bytes, send: Send) -> None:
+        loop = asyncio.get_running_loop()
+        whole = await loop.run_in_executor(self.pool, self._respond, scope, body, loop, send)
+        if whole is not None:
+            start, content = whole
+            await send(start)
+            await send({"type": "http.response.body", "body": content})
 
-        async def replay() -> Message:
-            nonlocal delivered
-            if not delivered:
-                delivered = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()  # after the body: only the client's disconnect can come
+    def _respond(
+        self, scope: Scope, body: bytes, loop: asyncio.AbstractEventLoop, send: Send
+    ) -> tuple[Message, bytes] | None:
+        """On a request thread: the app's whole response (start message, body), or None once a
+        long response has been sent from here."""
+        start: Message = {}
 
-        executor = await self._free.get()
+        def start_response(status: str, fields: list[tuple[str, str]], exc_info: Any = None) -> None:
+            start.update(
+                type="http.response.start",
+                status=int(status.split(" ", 1)[0]),
+                headers=[(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in fields],
+            )
+
+        result = self.app(_environ(scope, body), start_response)
         try:
-            async with ThreadSensitiveContext(executor=executor):
-                await self.app(scope, replay, send)
+            parts = iter(result)
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in parts:
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > STREAM_BYTES:
+                    break
+            else:
+                return start, b"".join(chunks)
+
+            def deliver(message: Message) -> None:
+                asyncio.run_coroutine_threadsafe(send(message), loop).result()
+
+            deliver(start)
+            deliver({"type": "http.response.body", "body": b"".join(chunks), "more_body": True})
+            for chunk in parts:
+                deliver({"type": "http.response.body", "body": chunk, "more_body": True})
+            deliver({"type": "http.response.body", "body": b""})
+            return None
         finally:
-            self._free.put_nowait(executor)
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+
+
+def _environ(scope: Scope, body: bytes) -> dict[str, Any]:
+    """The WSGI environ (PEP 3333) of an ASGI HTTP scope and its whole body."""
+    server = scope.get("server") or ("localhost", 80)
+    client = scope.get("client")
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": scope["method"],
+        "SCRIPT_NAME": scope.get("root_path", "").encode().decode("latin-1"),
+        "PATH_INFO": scope["path"].encode().decode("latin-1"),
+        "QUERY_STRING": scope["query_string"].decode("latin-1"),
+        "SERVER_NAME": server[0],
+        "SERVER_PORT": str(server[1] or 0),
+        "SERVER_PROTOCOL": f"HTTP/{scope['http_version']}",
+        "REMOTE_ADDR": client[0] if client else "",
+        "CONTENT_LENGTH": str(len(body)),  # the body as read, chunked or not
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": scope.get("scheme", "http"),
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.input_terminated": True,
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    }
+    for raw_name, raw_value in scope["headers"]:
+        name = raw_name.decode("latin-1").upper().replace("-", "_")
+        if name in ("CONTENT_LENGTH", "TRANSFER_ENCODING"):
+            continue  # the body is whole: CONTENT_LENGTH above says its size
+        if name != "CONTENT_TYPE":
+            name = "HTTP_" + name
+        value = raw_value.decode("latin-1")
+        environ[name] = f"{environ[name]},{value}" if name in environ else value
+    return environ
 
 
 def serving_app(flask_app: Flask, threads: int = DEFAULT_THREADS) -> BufferedRequests:
     """The Flask app as the ASGI app the workers serve (body limit: its MAX_CONTENT_LENGTH)."""
-    return BufferedRequests(WsgiToAsgi(flask_app), flask_app.config["MAX_CONTENT_LENGTH"], threads)
+    return BufferedRequests(flask_app, flask_app.config["MAX_CONTENT_LENGTH"], threads)
 
 
 class RequestBufferingWorker(UvicornWorker):
