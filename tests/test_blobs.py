@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ReadTimeoutError
 
 from digitrec.store import blobs as blobs_module
 from digitrec.store.blobs import (
@@ -340,3 +341,37 @@ def test_a_request_the_bucket_policy_denies_raises_store_unavailable(s3: S3Serve
     store = S3BlobStore(bucket, endpoint_url=s3.endpoint_url)
     with pytest.raises(StoreUnavailable):
         store.put("k", b"x")
+
+
+class _FlakyS3:
+    """A stand-in boto3 client whose calls fail with a timeout while `down`, counting calls."""
+
+    def __init__(self) -> None:
+        self.down = True
+        self.calls = 0
+
+    def put_object(self, **kwargs) -> dict:
+        self.calls += 1
+        if self.down:
+            raise ReadTimeoutError(endpoint_url="http://s3.test")
+        return {}
+
+
+def test_while_s3_hangs_one_call_at_a_time_tries_it_the_rest_fail_at_once(monkeypatch) -> None:
+    monkeypatch.setattr(blobs_module.Outage, "RETRY_SECONDS", 0.2)
+    client = _FlakyS3()
+    store = S3BlobStore("bucket", client=client)
+    with pytest.raises(StoreUnavailable):
+        store.put("a", b"1")
+    with pytest.raises(StoreUnavailable, match="a moment ago"):
+        store.put("a", b"1")
+    assert client.calls == 1  # refused without asking S3
+    time.sleep(0.25)
+    with pytest.raises(StoreUnavailable):
+        store.put("a", b"1")  # the probe: S3 is asked again, and still fails
+    assert client.calls == 2
+    client.down = False
+    time.sleep(0.25)
+    store.put("a", b"1")  # the next probe gets an answer: the store is up again
+    store.put("b", b"2")
+    assert client.calls == 4

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -24,7 +25,13 @@ from typing import Any, Protocol
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    ParamValidationError,
+    ReadTimeoutError,
+)
 
 _SEGMENT = r"[A-Za-z0-9_-][A-Za-z0-9._-]*"
 _KEY = re.compile(rf"{_SEGMENT}(?:/{_SEGMENT})*", re.ASCII)
@@ -282,6 +289,48 @@ def _error_code(err: ClientError) -> tuple[str, int]:
     return err.response.get("Error", {}).get("Code", ""), status
 
 
+class Outage:
+    """A circuit breaker for a hanging S3: once a call times out, calls fail at once for
+    RETRY_SECONDS, then one call at a time tries S3 again until one gets an answer.
+
+    A call to a hanging S3 costs its caller seconds of timeouts; during a hang only the probing
+    call pays that, so a correction is refused within one call's timeouts. A refused connection
+    fails at once anyway and opens nothing.
+    """
+
+    RETRY_SECONDS = 1.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._down_since: float | None = None  # time.monotonic() of the last failure, None: up
+        self._probing = False
+
+    def admit(self) -> bool:
+        """Whether this call is the probe of an outage; StoreUnavailable if it may not go out."""
+        with self._lock:
+            if self._down_since is None:
+                return False
+            if self._probing or time.monotonic() - self._down_since < self.RETRY_SECONDS:
+                raise StoreUnavailable("S3 did not answer a moment ago")
+            self._probing = True
+            return True
+
+    def failed(self, err: Exception) -> None:
+        with self._lock:
+            if isinstance(err, ConnectTimeoutError | ReadTimeoutError):
+                self._down_since = time.monotonic()
+            if self._down_since is not None:
+                self._probing = False
+
+    def answered(self, probe: bool, ok: bool = True) -> None:
+        """A call came back (ok: with an answer from S3)."""
+        with self._lock:
+            if ok:
+                self._down_since = None
+            if probe:
+                self._probing = False
+
+
 class S3BlobStore:
     """Blobs as objects in an S3 bucket (or any S3-compatible server), under ``prefix``.
 
@@ -303,15 +352,24 @@ class S3BlobStore:
         self.bucket = bucket
         self.prefix = f"{prefix}/" if prefix else ""
         self.client = client or boto3.client("s3", endpoint_url=endpoint_url, config=_S3_CONFIG)
+        self._outage = Outage()
 
     def _call(self, method: str, **kwargs: Any) -> Any:
         # One place that turns transport failures, 5xx and a missing bucket into StoreUnavailable.
+        probe = self._outage.admit()
         try:
-            return getattr(self.client, method)(Bucket=self.bucket, **kwargs)
+            result = getattr(self.client, method)(Bucket=self.bucket, **kwargs)
         except (BotoCoreError, ClientError) as err:
             if _unavailable(err):
+                self._outage.failed(err)
                 raise StoreUnavailable(f"S3 {method} failed: {err}") from err
+            self._outage.answered(probe)
             raise
+        except BaseException:
+            self._outage.answered(probe, ok=False)
+            raise
+        self._outage.answered(probe)
+        return result
 
     def put(self, key: str, data: bytes) -> None:
         """PUT the object; S3 makes a single PUT visible all at once."""
