@@ -126,6 +126,13 @@ def test_the_app_sees_the_headers_and_the_whole_body_as_wsgi_does(app):
     assert "HTTP_TRANSFER_ENCODING" not in seen  # the body arrives whole, its size in CONTENT_LENGTH
 
 
+def test_now_and_then_a_response_closes_its_connection_so_workers_share_connections(app, monkeypatch):
+    monkeypatch.setattr(serving, "REBALANCE_REQUESTS", 1)
+    assert _exchange(app, _scope(), [b"x"])[1][b"connection"] == b"close"
+    monkeypatch.setattr(serving, "REBALANCE_REQUESTS", 10**12)
+    assert b"connection" not in _exchange(app, _scope(), [b"x"])[1]
+
+
 def test_a_long_response_is_sent_as_it_is_made_and_the_app_closed(monkeypatch):
     monkeypatch.setattr(serving, "STREAM_BYTES", 10)
     closed = []

@@ -16,6 +16,7 @@ import asyncio
 import io
 import json
 import logging
+import random
 import re
 import sys
 import time
@@ -40,6 +41,10 @@ MAX_HEADERS = 100
 # What h11 buffers of a request's head before it refuses it with uvicorn's plain-text 400.
 H11_BUFFER_BYTES = 16 * 1024
 DEFAULT_THREADS = 4
+# A keep-alive connection stays with the worker that accepted it, and a few opened at once all
+# go to whichever worker woke first: closing one after about this many responses (at random)
+# lets its client reconnect to the least busy worker, so the workers share the connections.
+REBALANCE_REQUESTS = 50
 STREAM_BYTES = 1 << 20  # a response longer than this is sent as it is made, not collected first
 MAX_LOGGED_PATH = 200  # bytes of a path the access log keeps
 ACCESS_LOG = logging.getLogger("gunicorn.access")  # gunicorn's access log (`accesslog` in gunicorn.conf.py)
@@ -134,6 +139,8 @@ class BufferedRequests:
         whole = await loop.run_in_executor(self.pool, self._respond, scope, body, loop, send)
         if whole is not None:
             start, content = whole
+            if random.random() < 1.0 / REBALANCE_REQUESTS:
+                start["headers"].append((b"connection", b"close"))
             await send(start)
             await send({"type": "http.response.body", "body": content})
 
