@@ -34,7 +34,10 @@ preload_app = False
 control_socket_disable = True
 timeout = 60  # a worker whose event loop stops answering this long is restarted
 graceful_timeout = 20
-keepalive = 5  # seconds an idle connection stays open between requests
+# Seconds an idle connection stays open between requests: longer than the 90 s after which Heroku's
+# router closes an idle connection to the dyno, so that the router, not the server, closes it and
+# a request never meets a connection the server is closing.
+keepalive = 95
 max_requests = 0  # memory stays flat (the soak test checks); no periodic restarts needed
 accesslog = "-"  # written by digitrec/web/serving.py: client "METHOD path" status bytes duration
 errorlog = "-"

@@ -126,11 +126,39 @@ def test_the_app_sees_the_headers_and_the_whole_body_as_wsgi_does(app):
     assert "HTTP_TRANSFER_ENCODING" not in seen  # the body arrives whole, its size in CONTENT_LENGTH
 
 
-def test_now_and_then_a_response_closes_its_connection_so_workers_share_connections(app, monkeypatch):
+def test_a_busy_worker_now_and_then_closes_a_connection_so_workers_share_them(monkeypatch):
     monkeypatch.setattr(serving, "REBALANCE_REQUESTS", 1)
-    assert _exchange(app, _scope(), [b"x"])[1][b"connection"] == b"close"
-    monkeypatch.setattr(serving, "REBALANCE_REQUESTS", 10**12)
-    assert b"connection" not in _exchange(app, _scope(), [b"x"])[1]
+    fast_done = threading.Event()
+
+    def app(environ, start_response):
+        if environ["PATH_INFO"] == "/slow":
+            assert fast_done.wait(READ_TIMEOUT)
+            time.sleep(0.1)  # until the fast one's answer has been sent
+        else:
+            fast_done.set()
+        start_response("200 OK", [])
+        return [b""]
+
+    buffered = BufferedRequests(app, LIMIT, threads=2)
+    closes: dict[str, bool] = {}
+
+    async def one(path: bytes) -> None:
+        async def receive() -> dict:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                closes[path.decode()] = (b"connection", b"close") in message["headers"]
+
+        await buffered(_scope(path=path), receive, send)
+
+    async def both() -> None:
+        await asyncio.gather(one(b"/slow"), one(b"/fast"))
+        await one(b"/alone")
+
+    asyncio.run(both())
+    # Closed while another request was running; never when it was the worker's only request.
+    assert closes == {"/fast": True, "/slow": False, "/alone": False}
 
 
 def test_a_long_response_is_sent_as_it_is_made_and_the_app_closed(monkeypatch):

@@ -42,9 +42,10 @@ MAX_HEADERS = 100
 H11_BUFFER_BYTES = 16 * 1024
 DEFAULT_THREADS = 4
 # A keep-alive connection stays with the worker that accepted it, and a few opened at once all
-# go to whichever worker woke first: closing one after about this many responses (at random)
-# lets its client reconnect to the least busy worker, so the workers share the connections.
-REBALANCE_REQUESTS = 50
+# go to whichever worker woke first: while a worker has other requests running, about one
+# response in this many (at random) closes its connection, and its client reconnects to
+# whichever worker accepts first, so the workers share the connections.
+REBALANCE_REQUESTS = 20
 STREAM_BYTES = 1 << 20  # a response longer than this is sent as it is made, not collected first
 MAX_LOGGED_PATH = 200  # bytes of a path the access log keeps
 ACCESS_LOG = logging.getLogger("gunicorn.access")  # gunicorn's access log (`accesslog` in gunicorn.conf.py)
@@ -75,6 +76,7 @@ class BufferedRequests:
         self.max_body_bytes = max_body_bytes
         # Requests beyond `threads` wait in the pool's queue, already read.
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="request")
+        self._running = 0  # requests of this worker on the request threads right now
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -136,10 +138,14 @@ class BufferedRequests:
 
     async def _run(self, scope: Scope, body: bytes, send: Send) -> None:
         loop = asyncio.get_running_loop()
-        whole = await loop.run_in_executor(self.pool, self._respond, scope, body, loop, send)
+        self._running += 1  # only the event loop's thread counts
+        try:
+            whole = await loop.run_in_executor(self.pool, self._respond, scope, body, loop, send)
+        finally:
+            self._running -= 1
         if whole is not None:
             start, content = whole
-            if random.random() < 1.0 / REBALANCE_REQUESTS:
+            if self._running and random.random() < 1.0 / REBALANCE_REQUESTS:
                 start["headers"].append((b"connection", b"close"))
             await send(start)
             await send({"type": "http.response.body", "body": content})
