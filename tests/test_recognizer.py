@@ -151,6 +151,6 @@ def test_work_that_fails_leaves_the_recognizer_working(recognizer, images):
 
 def test_a_failed_cnn_call_does_not_break_the_next_ones(recognizer, images):
     tensors = recognizer.snapshot.cnn_tensors
-    with pytest.raises(tf.errors.OpError):  # convolutions refuse an empty batch
-        recognizer.cnn.infer(np.zeros((0, 28, 28), np.float32), tensors)
+    with pytest.raises(tf.errors.OpError):  # 27x28 pixels cannot be reshaped to a 28x28 image
+        recognizer.cnn.infer(np.zeros((1, 27, 28), np.float32), tensors)
     assert recognizer.predict(images)["cnn"].shape == (len(images), 10)
