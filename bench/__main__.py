@@ -116,6 +116,9 @@ def run_benchmark(plan: Plan, workers: int) -> dict[str, Any]:
             for d in drawings
         ]
         results["feedback"] = _measure(server, feedback, concurrency=1, count=plan.feedback_count)
+        # What reading a request, Flask and answering cost without recognition.
+        health = f"GET /healthz HTTP/1.1\r\nHost: {HOST}:{server.port}\r\n\r\n".encode()
+        results["healthz_c1"] = _measure(server, [health], concurrency=1, seconds=plan.throughput_seconds / 3)
         results["model_version_after"] = server.get_json("/healthz").get("model_version")
         results["peak_rss_mb"] = {str(pid): _peak_rss_mb(pid) for pid in server.pids()}
     results["peak_rss_mb_max"] = max(results["peak_rss_mb"].values())

@@ -83,6 +83,7 @@ def format_table(results: dict[str, Any]) -> str:
         ("predict_c4", "POST /api/predict, 4 clients"),
         ("predict_c8", "POST /api/predict, 8 clients"),
         ("feedback", "POST /api/feedback, 1 client"),
+        ("healthz_c1", "GET /healthz, 1 client (serving alone)"),
     ):
         run = results[key]
         rows.append(

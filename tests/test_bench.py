@@ -34,9 +34,9 @@ def quick_run(tmp_path_factory) -> tuple[str, dict]:
     return completed.stdout, json.loads(output.read_text())
 
 
-def test_every_predict_and_feedback_phase_has_requests_and_no_failures(quick_run):
+def test_every_timed_phase_has_requests_and_no_failures(quick_run):
     _, results = quick_run
-    for phase in ("predict_c1", "predict_c4", "predict_c8", "feedback"):
+    for phase in ("predict_c1", "predict_c4", "predict_c8", "feedback", "healthz_c1"):
         assert results[phase]["n"] > 0, phase
         assert results[phase]["failures"] == 0, results[phase]["first_failure"]
         assert 0 < results[phase]["p50_ms"] <= results[phase]["p95_ms"] <= results[phase]["p99_ms"]
