@@ -8,6 +8,7 @@ every correction that got a 200 is in the store. Run with -s to see the figures.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Iterator
@@ -94,7 +95,7 @@ def test_predictions_and_health_go_on_while_s3_hangs(s3: S3Server) -> None:
             threading.Thread(target=every, args=(0.5, lambda: health.call(f"{server.url}/healthz", None))),
         ]
         for n, timed in enumerate(feedback):
-            queue = iter(bodies[2 + n :: 2])
+            queue = itertools.cycle(bodies[2 + n :: 2])  # fast 503s during the freeze use many
             clients.append(
                 threading.Thread(
                     target=every,
