@@ -91,6 +91,7 @@ class TrainConfig:
     )
     cnn: CNNHyperparameters = CNNHyperparameters()
     distorted_fraction: float = 0.5  # share of each epoch's images that are randomly distorted
+    canvas_copies: int = 1  # each train digit also drawn this many times on a canvas (canvas_training_digits)
     limit: int | None = None  # use only the first `limit` train and test digits (smoke runs)
     refit: bool = True  # train the shipped models on all train digits once the grid has chosen
     robustness_count: int = 1000  # test digits drawn in each canvas style
@@ -106,6 +107,7 @@ QUICK = TrainConfig(
     cnn=CNNHyperparameters(epochs=1),
     limit=300,
     robustness_count=10,
+    canvas_copies=1,
     notdigit=NotDigitConfig(digits=80, nondigits=70, epochs=2),
 )
 
@@ -198,6 +200,32 @@ class EpochImages:
 
 def _to_uint8(images: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(images * 255.0), 0, 255).astype(np.uint8)
+
+
+# Canvas styles of the training copies: a little wider than canvas.random_style's defaults (pens of
+# 2-20% of the height, widths 70-135%) so that the measured styles lie inside what was trained on.
+TRAINING_PENS = (0.02, 0.20)
+TRAINING_WIDTHS = (0.70, 1.35)
+
+
+def canvas_training_digits(
+    digits: Digits, copies: int, seed: int, progress: Progress = tqdm
+) -> TrainingDigits:
+    """Each digit drawn `copies` times on a canvas in a random style (canvas.random_style with
+    TRAINING_PENS, TRAINING_WIDTHS), read back as served: (copies x N) training digits, copy-major."""
+    from digitrec.canvas import random_style, render_ink
+
+    rng = np.random.default_rng([seed, 11])
+    strokes, sources = [], []
+    jobs = [image for _ in range(copies) for image in digits.images]
+    for image in progress(jobs, desc="canvas copies", leave=False):
+        style = random_style(rng, pens=TRAINING_PENS, widths=TRAINING_WIDTHS)
+        ink = render_ink(image, **style)
+        strokes.append(stroke_points(ink))
+        sources.append(pixel_image(ink))
+    return TrainingDigits(
+        strokes, np.asarray(sources, np.float32).reshape(-1, 28, 28), np.tile(digits.labels, copies)
+    )
 
 
 def collected_digits(store: str, endpoint_url: str | None = None) -> TrainingDigits:
@@ -390,6 +418,10 @@ def train(
         train_digits, test = (d.subset(np.arange(min(len(d), config.limit))) for d in (train_digits, test))
     held_out = validation_mask(len(train_digits))
     training = TrainingDigits.from_digits(train_digits)
+    if config.canvas_copies:
+        # Canvas copies of a validation digit stay in validation: it then scores canvas drawings too.
+        training = training + canvas_training_digits(train_digits, config.canvas_copies, config.seed, progress)
+        held_out = np.tile(held_out, 1 + config.canvas_copies)
     if collected is not None and len(collected):
         training = training + collected
         held_out = np.concatenate([held_out, np.zeros(len(collected), bool)])  # collected: always fit
@@ -424,6 +456,7 @@ def train(
             "test": len(test),
             "collected": 0 if collected is None else len(collected),
             "distorted_fraction": config.distorted_fraction,
+            "canvas_copies": config.canvas_copies,
             "final_models_trained_on": "train" if config.refit else "fit",
         },
         "fnn": {
