@@ -131,7 +131,8 @@ def test_a_quick_run_trains_on_collected_samples_too(tmp_path):
     collected, _labels = collected_from_store(str(tmp_path / "store"), 4)
     report = train(QUICK, tmp_path / "models", collected, progress=quiet)
     assert report["data"]["collected"] == 4
-    assert report["data"]["train"] == QUICK.limit * (1 + QUICK.canvas_copies) + 4
+    assert report["data"]["train"] == QUICK.limit + 4
+    assert report["data"]["cnn_train"] == QUICK.limit * (1 + QUICK.canvas_copies) + 4
     assert (tmp_path / "models" / "cnn.npz").is_file()
 
 
