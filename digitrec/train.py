@@ -107,7 +107,6 @@ QUICK = TrainConfig(
     cnn=CNNHyperparameters(epochs=1),
     limit=300,
     robustness_count=10,
-    canvas_copies=1,
     notdigit=NotDigitConfig(digits=80, nondigits=70, epochs=2),
 )
 
