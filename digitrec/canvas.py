@@ -46,22 +46,27 @@ STYLES: dict[str, dict] = {
 }
 
 
-def random_style(rng: np.random.Generator, size: int = CANVAS) -> dict:
+def random_style(
+    rng: np.random.Generator,
+    size: int = CANVAS,
+    pens: tuple[float, float] = (0.03, 0.16),
+    widths: tuple[float, float] = (0.75, 1.25),
+) -> dict:
     """Keyword arguments for render_ink: one random way of drawing a digit on a `size` pad.
 
-    Height 30-95% of the pad, pen 3-16% of the height (at least 3 px), slant within
-    +-25 degrees, width 75-125%, anywhere on the pad that keeps the digit on it, and a
-    hand's wobble of up to 4 px.
+    Height 30-95% of the pad, pen `pens` (default 3-16%) of the height (log-uniform, at
+    least 3 px), slant within +-25 degrees, width `widths` (default 75-125%), anywhere on
+    the pad that keeps the digit on it, and a hand's wobble of up to 4 px.
     """
     height = rng.uniform(0.30, 0.95) * size
-    pen = max(3.0, height * float(np.exp(rng.uniform(np.log(0.03), np.log(0.16)))))
+    pen = max(3.0, height * float(np.exp(rng.uniform(np.log(pens[0]), np.log(pens[1])))))
     room = max(0.0, (size - height - pen) / 2)
     return {
         "pen": round(pen, 1),
         "scale": height / (size * FILL),
         "offset": (float(rng.uniform(-room, room)), float(rng.uniform(-room, room) * 0.8)),
         "shear": float(rng.uniform(-SLANT, SLANT)),
-        "squash": float(rng.uniform(0.75, 1.25)),
+        "squash": float(rng.uniform(*widths)),
         "wobble": float(rng.uniform(0.0, 4.0)),
         "seed": int(rng.integers(2**31)),
         "size": size,

@@ -148,7 +148,7 @@ def read_canvas(models: TrainedModels, inks: list[np.ndarray], refusal: Any = No
     for looks, _ in looked:
         fnn, cnn = probs["fnn"][start : start + len(looks)], probs["cnn"][start : start + len(looks)]
         start += len(looks)
-        reasons = notdigit.refusals(looks, len(looks), fnn, cnn, refusal)
+        reasons = notdigit.refusals(looks, len(looks), refusal)
         verdicts = [
             answer.decide(
                 {"fnn": f, "cnn": c, "fnn_updated": f, "cnn_updated": c},

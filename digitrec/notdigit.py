@@ -8,11 +8,12 @@ Two parts, both judging one segment (segment.split_digits) of a drawing made on 
   ink spread across its axis under STRAIGHT pens) more than LINE_ANGLE degrees from
   vertical is a line (a vertical one is a 1).
 - A small learned classifier (`Refusal`, models/notdigit.npz): a one-hidden-layer net on
-  the segment's ink statistics, its redrawn 28x28 rendering at 14x14 and the two original
-  models' probabilities, with one class for digits and one per non-digit family of
-  nondigits.py. It is trained on train-split digits and non-digits of training seeds
-  (train.train_notdigit) and refuses when its probability of "digit" is under its
-  threshold, chosen on held-out drawings of the train split.
+  the segment's ink statistics and its redrawn 28x28 rendering at 14x14, with one class for
+  digits and one per non-digit family of nondigits.py. It is trained on train-split digits
+  and non-digits of training seeds (train.train_notdigit) and refuses when its probability
+  of "digit" is under its threshold, chosen on held-out drawings of the train split. It does
+  not read the digit models' probabilities: on the train digits it learns from, the models
+  are surer than on new digits, and a classifier trusting that refuses new digits.
 """
 
 from __future__ import annotations
@@ -149,18 +150,17 @@ def _covariance(mask: np.ndarray) -> np.ndarray | None:
     return np.array([[var_y, cross], [cross, var_x]]) / (count - 1)
 
 
-def inputs_of(looks: list[Look], fnn: np.ndarray, cnn: np.ndarray) -> np.ndarray:
-    """The classifier's inputs float32 (K, STATISTICS + 196 + 20) for K looks and the original
-    models' probabilities fnn, cnn (K, 10)."""
-    statistics = np.stack([look.statistics for look in looks])
-    return inputs_from(statistics, np.stack([look.small for look in looks]), fnn, cnn)
+def inputs_of(looks: list[Look]) -> np.ndarray:
+    """The classifier's inputs float32 (K, STATISTICS + 196) for K looks."""
+    return inputs_from(
+        np.stack([look.statistics for look in looks]), np.stack([look.small for look in looks])
+    )
 
 
-def inputs_from(statistics: np.ndarray, small: np.ndarray, fnn: np.ndarray, cnn: np.ndarray) -> np.ndarray:
-    """Looks' statistics (K, STATISTICS) and small renderings (K, 196), probabilities (K, 10) x 2 ->
-    the classifier's inputs float32 (K, STATISTICS + 196 + 20)."""
-    parts = [statistics, small, np.asarray(fnn, np.float32), np.asarray(cnn, np.float32)]
-    return np.hstack(parts).astype(np.float32)
+def inputs_from(statistics: np.ndarray, small: np.ndarray) -> np.ndarray:
+    """Looks' statistics (K, STATISTICS) and small renderings (K, 196) -> the classifier's inputs
+    float32 (K, STATISTICS + 196)."""
+    return np.hstack([statistics, small]).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -217,17 +217,15 @@ def shipped(models_dir: Path = ROOT / "models") -> Refusal | None:
     return Refusal.load(path) if path.exists() else None
 
 
-def judge(
-    looks: list[Look], fnn: np.ndarray, cnn: np.ndarray, refusal: Refusal | None = None
-) -> list[str | None]:
+def judge(looks: list[Look], refusal: Refusal | None = None) -> list[str | None]:
     """Per segment: None (may be a digit) or the key of MESSAGES saying why it is not one.
 
-    fnn, cnn: the original models' probabilities (K, 10); the rules come first, then the classifier.
+    The rules come first, then the classifier (default: the shipped one).
     """
     refusal = refusal if refusal is not None else shipped()
     verdicts = [look.rule() for look in looks]
     if refusal is not None and looks:
-        learned = refusal.verdicts(inputs_of(looks, fnn, cnn))
+        learned = refusal.verdicts(inputs_of(looks))
         verdicts = [rule or seen for rule, seen in zip(verdicts, learned, strict=True)]
     return verdicts
 
@@ -264,17 +262,14 @@ def looks_of(
     return [look_at(ink, points, image) for ink, points, image in zip(inks, strokes, redrawn, strict=True)]
 
 
-def refusals(
-    looks: list[Look] | None, count: int, fnn: np.ndarray, cnn: np.ndarray, refusal: Refusal | None = None
-) -> list[str | None]:
+def refusals(looks: list[Look] | None, count: int, refusal: Refusal | None = None) -> list[str | None]:
     """Per segment (`count` of them): the sentence saying why it is not a digit, or None.
 
-    looks: from looks_of (None: nothing is judged); fnn, cnn: the original models' probabilities
-    (K, 10); refusal: the classifier (default: the shipped one).
+    looks: from looks_of (None: nothing is judged); refusal: the classifier (default: the shipped one).
     """
     if looks is None:
         return [None] * count
-    keys = judge(looks, fnn, cnn, refusal)
+    keys = judge(looks, refusal)
     if len(keys) > 1 and all(key == "tap" for key in keys):
         keys = ["dots"] * len(keys)  # a row of taps
     return [None if key is None else MESSAGES[key] for key in keys]

@@ -6,8 +6,9 @@ hook) is several components, so components are merged back into digits:
 pieces whose horizontal extents overlap strongly, or that sit one above the
 other, are one digit; a bar or a fragment too small to be a digit joins the
 nearest digit; specks join the nearest digit. Digits written side by side stay apart,
-and a single stroke far wider than tall (digits written touching) is cut apart,
-unless it is straight (a line is one piece, for notdigit.py to refuse).
+and a single stroke far wider than tall (digits written touching) is cut apart (a stroke
+that is the whole drawing only when wider still), unless it is straight (a line is one
+piece, for notdigit.py to refuse).
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ SPECK = 0.25  # a piece whose longer side is below this is a speck: it joins the
 MAX_PIECES = 64  # more pieces than this is not a row of digits: the whole drawing is one segment
 MAX_MARKS = 1000  # more connected components than this (noise) is one segment, each unexamined
 WIDE = 1.65  # one stroke wider than this x its height is several touching digits...
+# ...or, when that stroke is the whole drawing, wider than this: a lone wide 0, 2 or 6 is far more
+# common than two touching digits drawn alone
+WIDE_ALONE = 1.9
 DIGIT_WIDTH = 0.8  # ...each about this x the height wide, cut where the fewest ink pixels are
 # ...its height, or this share of the drawing's digit height if that is more: a flat 0 or 2 in a
 # row of taller digits is one digit, however wide it is against its own height
@@ -129,7 +133,9 @@ def _group_digits(pieces: list[_Piece], labels: np.ndarray) -> list[_Piece]:
     specks = [p for p in pieces if max(p.width, p.height) < SPECK * tallest]
     if len(strokes) > MAX_PIECES:
         return [_Piece(list(range(1, len(pieces) + 1)), *_joint_box(pieces))]
-    groups = [part for group in _merge(strokes) for part in _split_touching(group, labels, tallest)]
+    merged = _merge(strokes)
+    wide = WIDE_ALONE if len(merged) == 1 else WIDE
+    groups = [part for group in merged for part in _split_touching(group, labels, tallest, wide)]
     digits, fragments = _split_fragments(groups, tallest)
     for fragment in fragments:
         min(digits, key=fragment.gap_to).absorb(fragment)
@@ -189,15 +195,16 @@ def _merge(pieces: list[_Piece]) -> list[_Piece]:
     return groups
 
 
-def _split_touching(group: _Piece, labels: np.ndarray, tallest: int) -> list[_Piece]:
-    """A single stroke much wider than tall (digits written touching) -> one piece per digit.
+def _split_touching(group: _Piece, labels: np.ndarray, tallest: int, wide: float = WIDE) -> list[_Piece]:
+    """A single stroke much wider than tall (more than `wide` x: digits written touching) -> one
+    piece per digit.
 
     "Tall" is the stroke's height, or WIDE_REFERENCE x `tallest` (the drawing's digit height)
     if that is more. The stroke is cut into pieces about DIGIT_WIDTH x that height wide, each
     cut at the column with the fewest ink pixels near the expected boundary.
     """
     height = max(group.height, WIDE_REFERENCE * tallest)
-    if len(group.labels) != 1 or group.width <= WIDE * height:
+    if len(group.labels) != 1 or group.width <= wide * height:
         return [group]
     ink = labels[group.y0 : group.y1, group.x0 : group.x1] == group.labels[0]
     if _is_straight(ink):  # a line, however long: one piece (notdigit.py refuses it)

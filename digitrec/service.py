@@ -242,7 +242,7 @@ class DigitService:
         probs, (shaped, looks, preview) = self.recognizer.predict_with(
             drawing.inputs, judge_shapes_and_preview, snapshot
         )
-        refusals = notdigit.refusals(looks, len(drawing.boxes), probs["fnn"], probs["cnn"], self.refusal)
+        refusals = notdigit.refusals(looks, len(drawing.boxes), self.refusal)
         digits, verdicts = [], []
         for i, box in enumerate(drawing.boxes):
             one = {name: probs[name][i] for name in MODEL_NAMES}

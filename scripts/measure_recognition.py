@@ -26,6 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from digitrec import notdigit
 from digitrec.canvas import STYLES, render_ink, render_string_ink
 from digitrec.data import Digits, load_split
 from digitrec.evaluate import TrainedModels, not_a_digit_report, read_canvas
@@ -56,7 +57,14 @@ def with_gap(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return cut
 
 
-def splitting(models: TrainedModels, test: Digits, digits: int, strings: int, seed: int) -> dict:
+def splitting(
+    models: TrainedModels,
+    refusal: notdigit.Refusal | None,
+    test: Digits,
+    digits: int,
+    strings: int,
+    seed: int,
+) -> dict:
     picked = spread(test, digits)
     inks = canvas_digits(picked.images, seed=seed)
     rng = np.random.default_rng(seed)
@@ -66,7 +74,7 @@ def splitting(models: TrainedModels, test: Digits, digits: int, strings: int, se
         split_right = read_right = 0
         chosen = [rng.choice(len(test), length, replace=False) for _ in range(strings)]
         inks_of = [as_sent(render_string_ink(test.images[index])) for index in chosen]
-        for index, ink, read in zip(chosen, inks_of, read_canvas(models, inks_of), strict=True):
+        for index, ink, read in zip(chosen, inks_of, read_canvas(models, inks_of, refusal), strict=True):
             split_right += len(split_digits(ink)) == length
             read_right += read["answer"] == "".join(map(str, test.labels[index]))
         lengths[str(length)] = {
@@ -82,11 +90,12 @@ def splitting(models: TrainedModels, test: Digits, digits: int, strings: int, se
     }
 
 
-def canvas_styles(models: TrainedModels, test: Digits, count: int) -> dict:
+def canvas_styles(models: TrainedModels, refusal: notdigit.Refusal | None, test: Digits, count: int) -> dict:
     picked = spread(test, count)
     styles = {}
     for name, style in STYLES.items():
-        read = read_canvas(models, [as_sent(render_ink(image, **style)) for image in picked.images])
+        inks = [as_sent(render_ink(image, **style)) for image in picked.images]
+        read = read_canvas(models, inks, refusal)
         styles[name] = accuracies(read, picked.labels)
     return {"count": len(picked), "styles": styles}
 
@@ -114,12 +123,13 @@ def main() -> int:
     args = parser.parse_args()
     originals = load_shipped(args.models)
     models = TrainedModels(originals.fnn, originals.cnn)
+    refusal = notdigit.shipped(args.models)  # the classifier of the same MODELS directory
     test = load_split("test")
     figures = {
         "command": " ".join([".venv/bin/python scripts/measure_recognition.py", *sys.argv[1:]]),
-        "not_a_digit": not_a_digit_report(models, spread(test, args.digits), args.nondigits),
-        "splitting": splitting(models, test, args.digits, args.strings, args.seed),
-        "canvas_styles": canvas_styles(models, test, args.styles),
+        "not_a_digit": not_a_digit_report(models, spread(test, args.digits), args.nondigits, refusal),
+        "splitting": splitting(models, refusal, test, args.digits, args.strings, args.seed),
+        "canvas_styles": canvas_styles(models, refusal, test, args.styles),
     }
     print(json.dumps(figures, indent=1))
     if args.write:

@@ -148,6 +148,11 @@ def test_a_wide_single_digit_is_not_cut():
     assert len(split_digits(drawn(ring(140, 140, 95, 70)))) == 1
 
 
+def test_a_lone_flat_zero_wider_than_two_touching_digits_is_not_cut():
+    # 1.75x wider than tall: cut beside other digits, one digit when it is the whole drawing.
+    assert len(split_digits(drawn(ring(140, 140, 122, 68), size=(280, 280)))) == 1
+
+
 def test_a_flat_wide_digit_beside_taller_ones_is_not_cut():
     # A 0 drawn low and wide (1.9x wider than tall) between two ordinary ones: wide against its
     # own height, one digit's width against the drawing's digit height.

@@ -18,6 +18,7 @@ from digitrec.train import (
     EpochImages,
     FNNHyperparameters,
     TrainingDigits,
+    canvas_training_digits,
     collected_digits,
     train,
     train_fnn,
@@ -116,11 +117,22 @@ def test_collected_samples_become_training_digits(tmp_path):
     assert collected.sources.shape == (3, 28, 28) and collected.sources.max() > 0.9
 
 
+def test_canvas_copies_are_the_digits_drawn_on_a_canvas_in_random_styles():
+    digits = load_split("train").subset(np.arange(6))
+    copies = canvas_training_digits(digits, 2, seed=3, progress=quiet)
+    assert copies.labels.tolist() == digits.labels.tolist() * 2
+    assert all(points.shape[1] == 2 and len(points) > 10 for points in copies.strokes)
+    assert copies.sources.shape == (12, 28, 28) and copies.sources.max() > 0.9
+    again = canvas_training_digits(digits, 2, seed=3, progress=quiet)
+    assert np.array_equal(copies.sources, again.sources)
+
+
 def test_a_quick_run_trains_on_collected_samples_too(tmp_path):
     collected, _labels = collected_from_store(str(tmp_path / "store"), 4)
     report = train(QUICK, tmp_path / "models", collected, progress=quiet)
     assert report["data"]["collected"] == 4
     assert report["data"]["train"] == QUICK.limit + 4
+    assert report["data"]["cnn_train"] == QUICK.limit * (1 + QUICK.canvas_copies) + 4
     assert (tmp_path / "models" / "cnn.npz").is_file()
 
 
