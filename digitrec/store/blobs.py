@@ -315,18 +315,13 @@ class Outage:
             self._probing = True
             return True
 
-    def failed(self, err: Exception) -> None:
+    def ended(self, probe: bool, *, answered: bool, timed_out: bool = False) -> None:
+        """A call came back: `answered` by S3 (even with an error of its own), or `timed_out`."""
         with self._lock:
-            if isinstance(err, ConnectTimeoutError | ReadTimeoutError):
-                self._down_since = time.monotonic()
-            if self._down_since is not None:
-                self._probing = False
-
-    def answered(self, probe: bool, ok: bool = True) -> None:
-        """A call came back (ok: with an answer from S3)."""
-        with self._lock:
-            if ok:
+            if answered:
                 self._down_since = None
+            elif timed_out:
+                self._down_since = time.monotonic()
             if probe:
                 self._probing = False
 
@@ -360,15 +355,16 @@ class S3BlobStore:
         try:
             result = getattr(self.client, method)(Bucket=self.bucket, **kwargs)
         except (BotoCoreError, ClientError) as err:
-            if _unavailable(err):
-                self._outage.failed(err)
+            unavailable = _unavailable(err)
+            timed_out = isinstance(err, ConnectTimeoutError | ReadTimeoutError)
+            self._outage.ended(probe, answered=not unavailable, timed_out=timed_out)
+            if unavailable:
                 raise StoreUnavailable(f"S3 {method} failed: {err}") from err
-            self._outage.answered(probe)
             raise
         except BaseException:
-            self._outage.answered(probe, ok=False)
+            self._outage.ended(probe, answered=False)
             raise
-        self._outage.answered(probe)
+        self._outage.ended(probe, answered=True)
         return result
 
     def put(self, key: str, data: bytes) -> None:
