@@ -49,6 +49,10 @@ def test_at_version_zero_the_updated_models_are_the_originals(recognizer, images
     assert recognizer.snapshot.version == 0
     np.testing.assert_allclose(probs["fnn"], probs["fnn_updated"], atol=1e-6)
     np.testing.assert_allclose(probs["cnn"], probs["cnn_updated"], atol=1e-6)
+    # Run once then, the CNN gives the very numbers of the original in the two-model call.
+    both = recognizer.cnn.infer(images, recognizer.cnn.original)
+    np.testing.assert_array_equal(probs["cnn"], both[0])
+    np.testing.assert_array_equal(probs["cnn_updated"], both[1])
 
 
 def test_installing_a_newer_version_changes_only_the_updated_models(recognizer, engine, images):

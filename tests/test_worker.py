@@ -126,39 +126,28 @@ def test_the_app_sees_the_headers_and_the_whole_body_as_wsgi_does(app):
     assert "HTTP_TRANSFER_ENCODING" not in seen  # the body arrives whole, its size in CONTENT_LENGTH
 
 
-def test_a_busy_worker_now_and_then_closes_a_connection_so_workers_share_them(monkeypatch):
+def test_a_busy_worker_now_and_then_closes_a_connection_so_workers_share_them(app, monkeypatch):
     monkeypatch.setattr(serving, "REBALANCE_REQUESTS", 1)
-    fast_done = threading.Event()
+    monkeypatch.setattr(serving, "BUSY_SECONDS", 0.2)
 
-    def app(environ, start_response):
-        if environ["PATH_INFO"] == "/slow":
-            assert fast_done.wait(READ_TIMEOUT)
-            time.sleep(0.1)  # until the fast one's answer has been sent
-        else:
-            fast_done.set()
-        start_response("200 OK", [])
-        return [b""]
+    def closes(port: int) -> bool:
+        scope = {**_scope(), "client": ("127.0.0.1", port)}
+        return _exchange(app, scope, [b""])[1].get(b"connection") == b"close"
 
-    buffered = BufferedRequests(app, LIMIT, threads=2)
-    closes: dict[str, bool] = {}
+    # A lone connection is never closed on; one of several that the worker serves is.
+    assert [closes(5555), closes(5555), closes(6666), closes(5555)] == [False, False, True, True]
+    time.sleep(0.3)  # the other connection has gone quiet
+    assert closes(5555) is False
 
-    async def one(path: bytes) -> None:
-        async def receive() -> dict:
-            return {"type": "http.request", "body": b"", "more_body": False}
 
-        async def send(message: dict) -> None:
-            if message["type"] == "http.response.start":
-                closes[path.decode()] = (b"connection", b"close") in message["headers"]
-
-        await buffered(_scope(path=path), receive, send)
-
-    async def both() -> None:
-        await asyncio.gather(one(b"/slow"), one(b"/fast"))
-        await one(b"/alone")
-
-    asyncio.run(both())
-    # Closed while another request was running; never when it was the worker's only request.
-    assert closes == {"/fast": True, "/slow": False, "/alone": False}
+def test_predictions_and_health_checks_run_on_the_event_loop_others_on_request_threads(echo):
+    app = BufferedRequests(echo, LIMIT, threads=2, on_loop=frozenset({("POST", "/api/predict")}))
+    loop_thread = threading.current_thread().name  # asyncio.run's loop runs on this thread
+    _exchange(app, _scope(path=b"/api/predict"), [b"{}"])
+    _exchange(app, _scope(path=b"/api/feedback"), [b"{}"])
+    assert echo.threads[0] == loop_thread
+    assert echo.threads[1].startswith("request")
+    assert serving.ON_LOOP == {("POST", "/api/predict"), ("GET", "/healthz")}
 
 
 def test_a_long_response_is_sent_as_it_is_made_and_the_app_closed(monkeypatch):

@@ -4,8 +4,10 @@ gunicorn manages the worker processes (WEB_CONCURRENCY of them, a crashed one re
 worker is uvicorn's asyncio server (`uvicorn_worker.UvicornWorker`) parsing HTTP with h11. A
 connection that is slow to send its headers or its body costs that event loop a socket and a
 small buffer, never a thread. `BufferedRequests` reads the whole body, within BODY_SECONDS and
-the body limit, and only then calls the WSGI app on one of the worker's `threads` request
-threads, so a correction being learned never holds up a prediction. It also
+the body limit, and only then calls the WSGI app: a prediction or a health check on the event
+loop's own thread (ON_LOOP: they never wait on the store, and a hop to another thread and back
+costs about as much CPU as Flask does), every other request on one of the worker's `threads`
+request threads, so a correction being learned never holds up a prediction. It also
 answers the server's own refusals (long URL, large headers, large or slow body) as JSON and
 writes the access log, control characters escaped. docs/serving.md has every limit.
 """
@@ -41,11 +43,15 @@ MAX_HEADERS = 100
 # What h11 buffers of a request's head before it refuses it with uvicorn's plain-text 400.
 H11_BUFFER_BYTES = 16 * 1024
 DEFAULT_THREADS = 4
+# Requests answered on the event loop's thread: bounded CPU work that never waits on the store.
+ON_LOOP = frozenset({("POST", "/api/predict"), ("GET", "/healthz")})
 # A keep-alive connection stays with the worker that accepted it, and a few opened at once all
-# go to whichever worker woke first: while a worker has other requests running, about one
-# response in this many (at random) closes its connection, and its client reconnects to
-# whichever worker accepts first, so the workers share the connections.
+# go to whichever worker woke first: while a worker serves other connections too (any request
+# from them within BUSY_SECONDS), about one response in this many (at random) closes its
+# connection, and its client reconnects to whichever worker accepts first, so the workers
+# share the connections.
 REBALANCE_REQUESTS = 20
+BUSY_SECONDS = 1.0
 STREAM_BYTES = 1 << 20  # a response longer than this is sent as it is made, not collected first
 MAX_LOGGED_PATH = 200  # bytes of a path the access log keeps
 ACCESS_LOG = logging.getLogger("gunicorn.access")  # gunicorn's access log (`accesslog` in gunicorn.conf.py)
@@ -64,19 +70,29 @@ def escaped(text: str) -> str:
 
 
 class BufferedRequests:
-    """ASGI middleware: a whole, bounded request first, then the WSGI `app` on one of `threads` threads.
+    """ASGI middleware: a whole, bounded request first, then the WSGI `app` on the event loop's
+    thread (`on_loop` requests) or on one of `threads` request threads.
 
-    A response is collected on the request thread and sent by the event loop in one go; one
-    longer than STREAM_BYTES (an export) is sent from the request thread as it is made, each
-    part waiting for the client to take the one before.
+    A response is collected and sent by the event loop in one go; one from a request thread
+    longer than STREAM_BYTES (an export) is sent from that thread as it is made, each part
+    waiting for the client to take the one before.
     """
 
-    def __init__(self, app: WSGIApp, max_body_bytes: int, threads: int = DEFAULT_THREADS) -> None:
+    def __init__(
+        self,
+        app: WSGIApp,
+        max_body_bytes: int,
+        threads: int = DEFAULT_THREADS,
+        on_loop: frozenset[tuple[str, str]] = frozenset(),
+    ) -> None:
+        """`on_loop`: (method, path) of the requests that run on the event loop's thread."""
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.on_loop = on_loop
         # Requests beyond `threads` wait in the pool's queue, already read.
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="request")
-        self._running = 0  # requests of this worker on the request threads right now
+        self._clients: set[Any] = set()  # the connections (client address, port) seen since...
+        self._clients_since = 0.0  # ...this time.monotonic()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -138,23 +154,30 @@ class BufferedRequests:
 
     async def _run(self, scope: Scope, body: bytes, send: Send) -> None:
         loop = asyncio.get_running_loop()
-        self._running += 1  # only the event loop's thread counts
-        try:
+        if (scope["method"], scope["path"]) in self.on_loop:
+            whole = self._respond(scope, body, None, send)
+        else:
             whole = await loop.run_in_executor(self.pool, self._respond, scope, body, loop, send)
-        finally:
-            self._running -= 1
         if whole is not None:
             start, content = whole
-            if self._running and random.random() < 1.0 / REBALANCE_REQUESTS:
+            if self._shares_worker(scope.get("client")) and random.random() < 1.0 / REBALANCE_REQUESTS:
                 start["headers"].append((b"connection", b"close"))
             await send(start)
             await send({"type": "http.response.body", "body": content})
 
+    def _shares_worker(self, client: Any) -> bool:
+        """Whether a connection other than `client`'s sent this worker a request within BUSY_SECONDS."""
+        now = time.monotonic()
+        if now - self._clients_since > BUSY_SECONDS:
+            self._clients, self._clients_since = set(), now
+        self._clients.add(client)
+        return len(self._clients) > 1
+
     def _respond(
-        self, scope: Scope, body: bytes, loop: asyncio.AbstractEventLoop, send: Send
+        self, scope: Scope, body: bytes, loop: asyncio.AbstractEventLoop | None, send: Send
     ) -> tuple[Message, bytes] | None:
-        """On a request thread: the app's whole response (start message, body), or None once a
-        long response has been sent from here."""
+        """The app's whole response (start message, body); on a request thread (`loop` given: the
+        event loop's), None once a long response has been sent from here."""
         start: Message = {}
 
         def start_response(status: str, fields: list[tuple[str, str]], exc_info: Any = None) -> None:
@@ -172,7 +195,7 @@ class BufferedRequests:
             for chunk in parts:
                 chunks.append(chunk)
                 size += len(chunk)
-                if size > STREAM_BYTES:
+                if size > STREAM_BYTES and loop is not None:
                     break
             else:
                 return start, b"".join(chunks)
@@ -228,7 +251,7 @@ def _environ(scope: Scope, body: bytes) -> dict[str, Any]:
 
 def serving_app(flask_app: Flask, threads: int = DEFAULT_THREADS) -> BufferedRequests:
     """The Flask app as the ASGI app the workers serve (body limit: its MAX_CONTENT_LENGTH)."""
-    return BufferedRequests(flask_app, flask_app.config["MAX_CONTENT_LENGTH"], threads)
+    return BufferedRequests(flask_app, flask_app.config["MAX_CONTENT_LENGTH"], threads, ON_LOOP)
 
 
 class RequestBufferingWorker(UvicornWorker):
