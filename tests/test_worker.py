@@ -147,7 +147,7 @@ def test_predictions_and_health_checks_run_on_the_event_loop_others_on_request_t
     _exchange(app, _scope(path=b"/api/feedback"), [b"{}"])
     assert echo.threads[0] == loop_thread
     assert echo.threads[1].startswith("request")
-    assert serving.ON_LOOP == {("POST", "/api/predict"), ("GET", "/healthz")}
+    assert set(serving.ON_LOOP) == {("POST", "/api/predict"), ("GET", "/healthz")}
 
 
 def test_a_long_response_is_sent_as_it_is_made_and_the_app_closed(monkeypatch):
