@@ -1,7 +1,8 @@
 """gunicorn settings shared by the Procfile (Heroku) and `make run` (local).
 
 gunicorn manages the processes; each worker is uvicorn's event loop, which reads every request
-whole before one of the worker's `threads` runs the Flask app on it (digitrec/web/serving.py,
+whole before the Flask app runs on it: predictions on the loop's thread, others on one of the
+worker's `threads` (digitrec/web/serving.py,
 docs/serving.md). The arbiter imports the worker class, and with it digitrec's and TensorFlow's
 Python modules, but starts no thread and loads no model. Each worker then starts TensorFlow's
 runtime (its thread pools do not survive a fork) and loads the models itself (no preload). The
@@ -27,7 +28,7 @@ _port = os.environ.get("PORT", "5000")
 bind = f"0.0.0.0:{_port}" if os.environ.get("DYNO") else f"127.0.0.1:{_port}"
 workers = worker_count(os.environ, memory_limit_bytes())  # the user's WEB_CONCURRENCY, else what fits
 worker_class = "digitrec.web.serving.RequestBufferingWorker"
-threads = 4  # requests that run the app at once per worker; the rest wait, already read, in the event loop
+threads = 4  # requests other than predictions that run the app at once per worker; the rest wait, already read
 preload_app = False
 # No run-time control socket: nothing manages workers that way, and every server on a machine
 # would share the one default path ($HOME/.gunicorn/gunicorn.ctl), as the tests' servers do.
