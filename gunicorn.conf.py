@@ -28,7 +28,7 @@ _port = os.environ.get("PORT", "5000")
 bind = f"0.0.0.0:{_port}" if os.environ.get("DYNO") else f"127.0.0.1:{_port}"
 workers = worker_count(os.environ, memory_limit_bytes())  # the user's WEB_CONCURRENCY, else what fits
 worker_class = "digitrec.web.serving.RequestBufferingWorker"
-threads = 4  # requests other than predictions that run the app at once per worker; the rest wait, already read
+threads = 4  # requests besides predictions running the app at once per worker; the rest wait, read
 preload_app = False
 # No run-time control socket: nothing manages workers that way, and every server on a machine
 # would share the one default path ($HOME/.gunicorn/gunicorn.ctl), as the tests' servers do.

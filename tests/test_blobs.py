@@ -357,6 +357,28 @@ class _FlakyS3:
         return {}
 
 
+class _StallingBody:
+    """An object body whose stream times out after its headers arrived."""
+
+    def read(self) -> bytes:
+        raise ReadTimeoutError(endpoint_url="http://s3.test")
+
+
+def test_a_body_that_stalls_while_it_streams_is_an_outage_too() -> None:
+    class Stalling(_FlakyS3):
+        def get_object(self, **kwargs) -> dict:
+            self.calls += 1
+            return {"Body": _StallingBody()}
+
+    client = Stalling()
+    store = S3BlobStore("bucket", client=client)
+    with pytest.raises(StoreUnavailable):
+        store.get("a")
+    with pytest.raises(StoreUnavailable, match="a moment ago"):
+        store.get("a")  # the breaker opened: S3 is not asked again at once
+    assert client.calls == 1
+
+
 def test_while_s3_hangs_one_call_at_a_time_tries_it_the_rest_fail_at_once(monkeypatch) -> None:
     monkeypatch.setattr(blobs_module.Outage, "RETRY_SECONDS", 0.2)
     client = _FlakyS3()

@@ -349,11 +349,14 @@ class S3BlobStore:
         self.client = client or boto3.client("s3", endpoint_url=endpoint_url, config=_S3_CONFIG)
         self._outage = Outage()
 
-    def _call(self, method: str, **kwargs: Any) -> Any:
+    def _call(self, method: str, read_body: bool = False, **kwargs: Any) -> Any:
         # One place that turns transport failures, 5xx and a missing bucket into StoreUnavailable.
+        # `read_body`: the response's Body, read here, so a timeout while it streams counts too.
         probe = self._outage.admit()
         try:
             result = getattr(self.client, method)(Bucket=self.bucket, **kwargs)
+            if read_body:
+                result = result["Body"].read()
         except (BotoCoreError, ClientError) as err:
             unavailable = _unavailable(err)
             timed_out = isinstance(err, ConnectTimeoutError | ReadTimeoutError)
@@ -393,8 +396,7 @@ class S3BlobStore:
     def get(self, key: str) -> bytes:
         """The object's bytes; raises BlobNotFound."""
         try:
-            response = self._call("get_object", Key=self.prefix + check_key(key))
-            return response["Body"].read()
+            return self._call("get_object", read_body=True, Key=self.prefix + check_key(key))
         except ClientError as err:
             code, status = _error_code(err)
             if status == 404 or code in ("NoSuchKey", "404"):
