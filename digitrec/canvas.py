@@ -12,13 +12,13 @@ PNG is the one the draw page would send for such a canvas (see `ink_to_png`).
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 
 import numpy as np
 from PIL import Image
 from scipy import ndimage
 from skimage.morphology import skeletonize
+
+from digitrec.png import gray_png
 
 CANVAS = 280  # default canvas side, px
 PEN = 14  # default pen width, px
@@ -153,28 +153,12 @@ def ink_to_png(ink: np.ndarray, *, transparent: bool = False) -> bytes:
     """
     coverage = np.clip(np.rint(ink * 255), 0, 255).astype(np.uint8)
     if not transparent:
-        return _gray_png(255 - coverage)
+        return gray_png(255 - coverage)
     rgba = np.zeros(ink.shape + (4,), dtype=np.uint8)
     rgba[..., 3] = coverage  # black pen, alpha = coverage
     out = io.BytesIO()
     Image.fromarray(rgba, mode="RGBA").save(out, format="PNG")
     return out.getvalue()
-
-
-def _gray_png(gray: np.ndarray) -> bytes:
-    """Pixels uint8 (H, W) -> an 8-bit grayscale PNG made as static/js/png.js makes it: no
-    filter on any row, zlib's default compression."""
-    height, width = gray.shape
-    rows = np.zeros((height, width + 1), np.uint8)  # each row: filter type 0, then its pixels
-    rows[:, 1:] = gray
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit gray, no interlace
-    idat = zlib.compress(rows.tobytes())
-    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
-
-
-def _chunk(kind: bytes, body: bytes) -> bytes:
-    """One PNG chunk: length, type, data, CRC-32 of type and data."""
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
 
 def _draw(

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import io
 import itertools
 import logging
 import threading
@@ -28,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from digitrec import answer as answers
 from digitrec import notdigit
@@ -56,6 +54,7 @@ from digitrec.drawing import (
     stroke_points,
 )
 from digitrec.online import Correction, OnlineLearner, PublishRaceLost, load_canary, load_replay
+from digitrec.png import gray_png
 from digitrec.recognizer import MODEL_NAMES, Recognizer, Snapshot
 from digitrec.segment import split_digits
 from digitrec.store import ModelHistory, SampleStore, StoreUnavailable, open_blob_store
@@ -517,10 +516,7 @@ def _pad(ink: np.ndarray) -> np.ndarray:
 
 def _to_png(ink: np.ndarray) -> bytes:
     """Ink (H, W) 0..1 -> a grayscale PNG, black ink on white (what is stored: no metadata kept)."""
-    gray = np.clip(np.rint(255 - ink * 255), 0, 255).astype(np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(gray).save(buffer, format="PNG", compress_level=1)  # fast to write; a preview is small
-    return buffer.getvalue()
+    return gray_png(np.clip(np.rint(255 - ink * 255), 0, 255).astype(np.uint8), level=1)  # fast to write
 
 
 def png_data_url(image: np.ndarray) -> str:
