@@ -126,18 +126,32 @@ def test_the_app_sees_the_headers_and_the_whole_body_as_wsgi_does(app):
     assert "HTTP_TRANSFER_ENCODING" not in seen  # the body arrives whole, its size in CONTENT_LENGTH
 
 
-def test_a_busy_worker_now_and_then_closes_a_connection_so_workers_share_them(app, monkeypatch):
+def test_a_busy_worker_now_and_then_closes_a_connection_so_workers_share_them(monkeypatch):
     monkeypatch.setattr(serving, "REBALANCE_REQUESTS", 1)
     monkeypatch.setattr(serving, "BUSY_SECONDS", 0.2)
 
-    def closes(port: int) -> bool:
-        scope = {**_scope(), "client": ("127.0.0.1", port)}
+    def work(environ, start_response):
+        time.sleep(float(environ["QUERY_STRING"] or 0))  # seconds the request keeps the worker busy
+        start_response("200 OK", [])
+        return [b""]
+
+    def closes(app: BufferedRequests, port: int, busy: float) -> bool:
+        scope = {**_scope(), "client": ("127.0.0.1", port), "query_string": str(busy).encode()}
         return _exchange(app, scope, [b""])[1].get(b"connection") == b"close"
 
-    # A lone connection is never closed on; one of several that the worker serves is.
-    assert [closes(5555), closes(5555), closes(6666), closes(5555)] == [False, False, True, True]
-    time.sleep(0.3)  # the other connection has gone quiet
-    assert closes(5555) is False
+    def run(ports: list[int], busy: float, seconds: float = 0.5) -> list[bool]:
+        app = BufferedRequests(work, LIMIT, threads=2)
+        closed, until = [], time.monotonic() + seconds
+        while time.monotonic() < until:
+            closed += [closes(app, port, busy) for port in ports]
+            time.sleep(0.05 - busy)
+        return closed
+
+    busy_and_shared = run([5555, 6666], busy=0.04)
+    assert not any(busy_and_shared[:2])  # no full window judged yet
+    assert any(busy_and_shared)  # once one is, a response closes its connection
+    assert not any(run([5555], busy=0.04))  # a lone connection, however busy
+    assert not any(run([5555, 6666], busy=0.0))  # several connections, but the worker mostly idle
 
 
 def test_predictions_and_health_checks_run_on_the_event_loop_others_on_request_threads(echo):

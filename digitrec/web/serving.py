@@ -46,12 +46,12 @@ DEFAULT_THREADS = 4
 # Requests answered on the event loop's thread: bounded CPU work that never waits on the store.
 ON_LOOP = frozenset({("POST", "/api/predict"), ("GET", "/healthz")})
 # A keep-alive connection stays with the worker that accepted it, and a few opened at once all
-# go to whichever worker woke first: while a worker serves other connections too (any request
-# from them within BUSY_SECONDS), about one response in this many (at random) closes its
-# connection, and its client reconnects to whichever worker accepts first, so the workers
-# share the connections.
+# go to whichever worker woke first: while a worker is busy with several connections, about one
+# response in this many (at random) closes its connection, and its client reconnects to
+# whichever worker accepts first, so the workers share the connections.
 REBALANCE_REQUESTS = 20
-BUSY_SECONDS = 1.0
+BUSY_SECONDS = 1.0  # the window over which a worker's load is judged...
+BUSY_SHARE = 0.5  # ...busy: its requests ran for at least this share of it
 STREAM_BYTES = 1 << 20  # a response longer than this is sent as it is made, not collected first
 MAX_LOGGED_PATH = 200  # bytes of a path the access log keeps
 ACCESS_LOG = logging.getLogger("gunicorn.access")  # gunicorn's access log (`accesslog` in gunicorn.conf.py)
@@ -91,8 +91,7 @@ class BufferedRequests:
         self.on_loop = on_loop
         # Requests beyond `threads` wait in the pool's queue, already read.
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="request")
-        self._clients: set[Any] = set()  # the connections (client address, port) seen since...
-        self._clients_since = 0.0  # ...this time.monotonic()
+        self.load = Load()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -154,24 +153,18 @@ class BufferedRequests:
 
     async def _run(self, scope: Scope, body: bytes, send: Send) -> None:
         loop = asyncio.get_running_loop()
+        began = time.perf_counter()
         if (scope["method"], scope["path"]) in self.on_loop:
             whole = self._respond(scope, body, None, send)
         else:
             whole = await loop.run_in_executor(self.pool, self._respond, scope, body, loop, send)
+        self.load.add(scope.get("client"), time.perf_counter() - began)
         if whole is not None:
             start, content = whole
-            if self._shares_worker(scope.get("client")) and random.random() < 1.0 / REBALANCE_REQUESTS:
+            if self.load.shared_and_busy and random.random() < 1.0 / REBALANCE_REQUESTS:
                 start["headers"].append((b"connection", b"close"))
             await send(start)
             await send({"type": "http.response.body", "body": content})
-
-    def _shares_worker(self, client: Any) -> bool:
-        """Whether a connection other than `client`'s sent this worker a request within BUSY_SECONDS."""
-        now = time.monotonic()
-        if now - self._clients_since > BUSY_SECONDS:
-            self._clients, self._clients_since = set(), now
-        self._clients.add(client)
-        return len(self._clients) > 1
 
     def _respond(
         self, scope: Scope, body: bytes, loop: asyncio.AbstractEventLoop | None, send: Send
@@ -213,6 +206,29 @@ class BufferedRequests:
             close = getattr(result, "close", None)
             if close is not None:
                 close()
+
+
+class Load:
+    """A worker's load over windows of BUSY_SECONDS: which connections sent requests, and how long
+    the requests ran. `shared_and_busy`: the last full window had several connections and its
+    requests ran for at least BUSY_SHARE of it (a lone client, or a worker mostly idle, is never
+    closed on)."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.clients: set[Any] = set()  # (address, port) of the connections seen in this window
+        self.running = 0.0  # seconds its requests ran
+        self.shared_and_busy = False
+
+    def add(self, client: Any, seconds: float) -> None:
+        """A request from `client` (its connection's address and port) ran for `seconds`."""
+        now = time.monotonic()
+        window = now - self.started
+        if window >= BUSY_SECONDS:
+            self.shared_and_busy = len(self.clients) > 1 and self.running >= BUSY_SHARE * window
+            self.started, self.clients, self.running = now, set(), 0.0
+        self.clients.add(client)
+        self.running += seconds
 
 
 def _environ(scope: Scope, body: bytes) -> dict[str, Any]:
