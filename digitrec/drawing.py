@@ -11,7 +11,8 @@ Two renderings, chosen by the image's resolution:
   scan) keeps its own *pixels*, MNIST's recipe plus deskewing: undo the slant, crop,
   scale the longer side to 20 px with anti-aliasing, centre of mass in the middle. At
   that scale a centre line is found poorly (a thick digit's filled-in loop is lost), and
-  the pixels hold the stroke's true shape.
+  the pixels hold the stroke's true shape. A canvas digit drawn with a pen thick for its
+  size (fewer than THICK pens long: the pen fills its small loops) keeps its pixels too.
 
 Training shows the models both renderings of every digit, so either serves.
 """
@@ -44,6 +45,7 @@ STROKE_LEVEL = 0.3  # after resizing, a stroke is ink >= STROKE_LEVEL x the dark
 SMALL_WORK_SIDE = 128
 SMALL_STROKE_LEVEL = 0.5
 MAX_SHEAR = 1.0  # limit of the deskew correction (dx per dy)
+THICK = 6.0  # a canvas digit fewer pens long than this keeps its pixels: such a pen fills its small loops
 EDGE = 2  # px around the ink box that the pixel rendering keeps (the strokes' faint anti-aliased edges)
 MAX_PIXELS = 40_000_000  # larger images are refused (decompression bombs)
 # Uploads to the web app: 5x a retina canvas; a 5000x5000 image would cost a worker ~275 MB.
@@ -220,7 +222,26 @@ def preprocess_ink(ink: np.ndarray, low_resolution: bool | None = None) -> np.nd
     """
     if is_low_resolution(ink) if low_resolution is None else low_resolution:
         return pixel_image(ink)
-    return redrawn(ink)
+    points = stroke_points(ink)
+    return canvas_input(ink, points, render_strokes(points)[0])
+
+
+def canvas_input(ink: np.ndarray, points: np.ndarray, redrawn: np.ndarray) -> np.ndarray:
+    """A canvas digit's model input (28, 28): its redrawn rendering (`redrawn`, of its centre line
+    `points`), or its pixel rendering when the pen is thick for its size (a filled loop has no
+    centre line to redraw, its pixels keep it)."""
+    return pixel_image(ink) if pens_long(ink, points) < THICK else redrawn
+
+
+def pens_long(ink: np.ndarray, points: np.ndarray) -> float:
+    """A canvas digit's ink (H, W) and its centre line (stroke_points) -> its longer side in pen
+    widths, the pen being the ink's area over the centre line's length."""
+    rows, cols = _ink_extent(ink)
+    longer = max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1
+    work = WORK_SIDE if longer >= WORK_SIDE else SMALL_WORK_SIDE  # stroke_points' units
+    area = float(ink.sum())
+    pen = min(area / (max(len(points), 1) * longer / work), 2.0 * np.sqrt(area / np.pi))
+    return longer / max(pen, 1.0)
 
 
 def redrawn(ink: np.ndarray) -> np.ndarray:

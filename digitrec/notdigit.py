@@ -235,7 +235,7 @@ def segment_looks(ink: np.ndarray) -> tuple[list[Look], np.ndarray]:
 
     BlankDrawing (drawing.py) if nothing is drawn.
     """
-    from digitrec.drawing import BlankDrawing, render_strokes, stroke_points
+    from digitrec.drawing import BlankDrawing, canvas_input, render_strokes, stroke_points
     from digitrec.segment import split_digits
 
     segments = split_digits(ink)
@@ -246,7 +246,7 @@ def segment_looks(ink: np.ndarray) -> tuple[list[Look], np.ndarray]:
         points = stroke_points(segment.ink)
         image = render_strokes(points)[0]
         looks.append(look_at(segment.ink, points, image))
-        images.append(image)
+        images.append(canvas_input(segment.ink, points, image))
     return looks, np.stack(images)
 
 

@@ -47,6 +47,7 @@ from digitrec.drawing import (
     INK_THRESHOLD,
     MAX_UPLOAD_PIXELS,
     BlankDrawing,
+    canvas_input,
     decode_image,
     is_low_resolution,
     pixel_image,
@@ -109,9 +110,9 @@ class Engine:
 class Drawing:
     """A decoded drawing split into digits: boxes (x0, y0, x1, y1), centre lines, model inputs.
 
-    `redrawn` holds each digit's centre line redrawn, which the shape check judges; for a
-    canvas drawing it is `inputs` itself, a low-resolution image's inputs are its pixels
-    (see drawing.py).
+    `redrawn` holds each digit's centre line redrawn, which the shape check judges; a canvas
+    digit's input is that too unless its pen is thick for its size (drawing.canvas_input), a
+    low-resolution image's inputs are its pixels (see drawing.py).
     """
 
     ink: np.ndarray
@@ -141,7 +142,7 @@ class Drawing:
         if is_low_resolution(ink):  # each digit cut from the image with its strokes' faint edges
             inputs = np.stack([pixel_image(_around(ink, box)) for box in boxes])
         else:
-            inputs = redrawn
+            inputs = np.stack([canvas_input(*each) for each in zip(inks, strokes, redrawn, strict=True)])
         return cls(ink, boxes, inks, strokes, inputs, redrawn)
 
     def as_one_digit(self) -> Drawing:

@@ -17,11 +17,13 @@ from digitrec.config import ROOT
 from digitrec.data import load_split
 from digitrec.drawing import (
     INK_THRESHOLD,
+    THICK,
     BlankDrawing,
     DrawingError,
     decode_base64_image,
     decode_image,
     is_low_resolution,
+    pens_long,
     pixel_image,
     preprocess_drawing,
     preprocess_ink,
@@ -67,6 +69,25 @@ def test_a_low_resolution_image_keeps_its_pixels_and_a_canvas_is_redrawn(seven):
     np.testing.assert_array_equal(preprocess_ink(canvas), redrawn(canvas))
     # a crop of a canvas drawing is judged by the whole image when told so
     np.testing.assert_array_equal(preprocess_ink(seven, low_resolution=False), redrawn(seven))
+
+
+def test_a_canvas_digit_drawn_with_a_pen_thick_for_its_size_keeps_its_pixels(seven):
+    thick = render_ink(seven, scale=0.65, pen=24)  # canvas.STYLES["very thick"]
+    assert pens_long(thick, stroke_points(thick)) < THICK
+    np.testing.assert_array_equal(preprocess_ink(thick), pixel_image(thick))
+    thinner = render_ink(seven, scale=0.65, pen=12)
+    assert pens_long(thinner, stroke_points(thinner)) >= THICK
+    np.testing.assert_array_equal(preprocess_ink(thinner), redrawn(thinner))
+
+
+def test_a_thick_pen_digit_is_served_its_pixels_as_the_measurements_read_it(seven):
+    from digitrec.notdigit import segment_looks
+    from digitrec.service import Drawing
+
+    thick = render_ink(seven, scale=0.65, pen=24)
+    drawing = Drawing.from_ink(thick)
+    np.testing.assert_array_equal(drawing.inputs[0], pixel_image(drawing.inks[0]))
+    np.testing.assert_array_equal(segment_looks(thick)[1], drawing.inputs)
 
 
 def test_pixel_rendering_fills_a_20_px_box_around_the_centre_of_mass(seven):
