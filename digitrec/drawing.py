@@ -343,7 +343,16 @@ def pixel_image(ink: np.ndarray, transform: np.ndarray | None = None) -> np.ndar
     if transform is not None:
         warp = np.asarray(transform, np.float64) @ warp
     inverse = np.linalg.inv(warp)
-    upright = ndimage.affine_transform(padded, inverse, offset=centre - inverse @ centre, order=1)
+    offset = centre - inverse @ centre  # an output pixel o reads the input at inverse @ o + offset
+    # Only the box the crop's corners move to (and a pixel of interpolation around it) is computed:
+    # the rest of the padded canvas is paper, and the margin is often most of it.
+    corners = margin + np.array([[0, 0], [0, crop.shape[1]], [crop.shape[0], 0], crop.shape], np.float64)
+    moved = (corners - offset) @ warp.T
+    low = np.clip(np.floor(moved.min(axis=0)).astype(int) - 2, 0, padded.shape)
+    high = np.clip(np.ceil(moved.max(axis=0)).astype(int) + 2, low, padded.shape)
+    upright = ndimage.affine_transform(
+        padded, inverse, offset=offset + inverse @ low, output_shape=tuple(high - low), order=1
+    )
     return _fit_box(upright)
 
 

@@ -114,6 +114,16 @@ def test_pixel_rendering_undoes_the_slant(seven):
     assert np.abs(slanted - seven).mean() > 0.06  # the slant itself was not small
 
 
+@pytest.mark.parametrize("turn", [0.0, 0.5, -0.5])
+def test_pixel_rendering_of_a_turned_digit_loses_no_ink_at_the_box_it_computes(seven, turn):
+    # pixel_image transforms only the box the digit moves to; around it there must be paper only.
+    transform = np.array([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]])
+    for ink in (seven, np.kron(seven, np.ones((6, 6), np.float32))):  # an MNIST digit, a canvas-size one
+        image = pixel_image(ink, transform)
+        assert image[0].sum() == image[-1].sum() == image[:, 0].sum() == image[:, -1].sum() == 0
+        assert 0.9 < image.max() <= 1.0
+
+
 def test_strokes_pushed_past_the_edge_are_cut_off_not_wrapped_around():
     # Nearly all the ink in one spot: centring its mass pushes the far point off the right edge.
     points = np.zeros((100, 2), np.float32)
