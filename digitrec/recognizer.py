@@ -64,8 +64,8 @@ class Recognizer:
     ) -> tuple[dict[str, np.ndarray], T]:
         """`predict(images)` and `work()`: (probabilities by model, work's result)."""
         snapshot = snapshot or self._snapshot
-        # Until a correction is learned (and after a reset) an updated model is its original:
-        # it runs once, a third of the models' time per prediction.
+        # Until a correction is learned (and after a reset) an updated model is its original, so
+        # each model runs once instead of twice.
         if snapshot.cnn_tensors is self.cnn.original:
             cnn = cnn_updated = self.cnn.probabilities(self.cnn.original, images)
         else:
