@@ -238,10 +238,14 @@ def pens_long(ink: np.ndarray, points: np.ndarray) -> float:
     widths, the pen being the ink's area over the centre line's length."""
     rows, cols = _ink_extent(ink)
     longer = max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1
-    work = WORK_SIDE if longer >= WORK_SIDE else SMALL_WORK_SIDE  # stroke_points' units
-    area = float(ink.sum())
-    pen = min(area / (max(len(points), 1) * longer / work), 2.0 * np.sqrt(area / np.pi))
-    return longer / max(pen, 1.0)
+    return longer / max(centre_line_pen(float(ink.sum()), points, longer), 1.0)
+
+
+def centre_line_pen(area: float, points: np.ndarray, longer: int) -> float:
+    """The pen width in px of ink of `area` whose centre line is `points` (stroke_points of a crop
+    `longer` px on its longer side): the area over the line's length, at most a disc's diameter."""
+    work = WORK_SIDE if longer >= WORK_SIDE else SMALL_WORK_SIDE  # stroke_points' units per crop
+    return min(area / (max(len(points), 1) * longer / work), 2.0 * np.sqrt(area / np.pi))
 
 
 def redrawn(ink: np.ndarray) -> np.ndarray:

@@ -27,7 +27,7 @@ from scipy import ndimage
 
 from digitrec.answer import MAX_CROSSINGS, MAX_HOLES, MAX_INK, MAX_ISLANDS, shape_statistics
 from digitrec.config import ROOT
-from digitrec.drawing import INK_THRESHOLD, SMALL_WORK_SIDE, WORK_SIDE
+from digitrec.drawing import INK_THRESHOLD, WORK_SIDE, centre_line_pen
 
 DOT = 1.8  # a segment no longer than this many pens is a tap
 TOO_SMALL = 3.2  # a segment shorter than this many pens has no readable shape
@@ -85,10 +85,7 @@ def look_at(ink: np.ndarray, points: np.ndarray, redrawn: np.ndarray) -> Look:
     height, width = ink.shape
     longer = max(height, width)
     area = float(ink.sum())
-    # stroke_points' units: the crop's longer side is WORK_SIDE (or SMALL_WORK_SIDE) of them.
-    work = WORK_SIDE if longer >= WORK_SIDE else SMALL_WORK_SIDE
-    skeleton_px = max(len(points), 1) * longer / work
-    pen = min(area / skeleton_px, 2.0 * np.sqrt(area / np.pi))
+    pen = centre_line_pen(area, points, longer)
     if longer < 2 * WORK_SIDE:
         # An enlarged small crop's centre line is long and branched for a blob: there the ridge
         # of the distance to the paper (half a pen on a stroke, the radius of a dot) settles the
