@@ -5,8 +5,8 @@ worker is uvicorn's asyncio server (`uvicorn_worker.UvicornWorker`) parsing HTTP
 connection that is slow to send its headers or its body costs that event loop a socket and a
 small buffer, never a thread. `BufferedRequests` reads the whole body, within BODY_SECONDS and
 the body limit, and only then calls the WSGI app: a prediction or a health check on the event
-loop's own thread (ON_LOOP: they never wait on the store, and a hop to another thread and back
-costs about as much CPU as Flask does), every other request on one of the worker's `threads`
+loop's own thread (ON_LOOP: they never wait on the store, so they skip the hop to another thread
+and back), every other request on one of the worker's `threads`
 request threads, so a correction being learned never holds up a prediction. It also
 answers the server's own refusals (long URL, large headers, large or slow body) as JSON and
 writes the access log, control characters escaped. docs/serving.md has every limit.
