@@ -54,6 +54,9 @@ MAX_ASPECT = 100  # a longer side more than this x the shorter holds no digits (
 # Larger drawings are shrunk (block means) to at most this side before anything else looks at
 # them, so that splitting one into digits costs the same whatever its size.
 WORKING_MAX_SIDE = 1024
+# A larger ink crop is shrunk the same way before its pixel rendering: the pad's 280 px crops keep
+# every pixel, and turning a huge upload's crop would cost memory and time in proportion to its area.
+PIXEL_MAX_SIDE = 320
 _BAND_ROWS = 256  # RGBA rows converted to ink at once: the float copy of a band stays small
 
 _HI = SIZE * SUPERSAMPLE
@@ -135,15 +138,17 @@ def _check_shape(width: int, height: int, max_pixels: int) -> None:
         )
 
 
-def working_size(ink: np.ndarray) -> np.ndarray:
-    """Ink (H, W) -> itself, or if a side is over WORKING_MAX_SIDE, shrunk by the smallest whole
+def working_size(ink: np.ndarray, max_side: int = WORKING_MAX_SIDE) -> np.ndarray:
+    """Ink (H, W) -> itself, or if a side is over `max_side`, shrunk by the smallest whole
     factor that brings both within it (each pixel the mean of a factor x factor block)."""
-    factor = -(-max(ink.shape) // WORKING_MAX_SIDE)
+    factor = -(-max(ink.shape) // max_side)
     if factor <= 1:
         return ink
     height, width = (-(-side // factor) * factor for side in ink.shape)
-    padded = np.zeros((height, width), np.float32)  # paper beyond the edges
-    padded[: ink.shape[0], : ink.shape[1]] = ink
+    padded = ink
+    if (height, width) != ink.shape:
+        padded = np.zeros((height, width), np.float32)  # paper beyond the edges
+        padded[: ink.shape[0], : ink.shape[1]] = ink
     # Summing the factor x factor strided views is ~6x faster than a mean over a 4-D reshape.
     total = np.zeros((height // factor, width // factor), np.float32)
     for row in range(factor):
@@ -330,6 +335,8 @@ def pixel_image(ink: np.ndarray, transform: np.ndarray | None = None) -> np.ndar
     `transform` (2x2, acting on (y, x) about the centre of mass after deskewing) distorts
     the digit for training. Raises BlankDrawing when no pixel reaches INK_THRESHOLD.
     """
+    if max(ink.shape) > PIXEL_MAX_SIDE:
+        ink = _visible(working_size(ink, PIXEL_MAX_SIDE))
     rows, cols = _ink_extent(ink)
     height, width = rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
     # The crop keeps the strokes' faint edges; the margin leaves room to turn the digit.
@@ -337,7 +344,8 @@ def pixel_image(ink: np.ndarray, transform: np.ndarray | None = None) -> np.ndar
     crop = ink[max(rows[0] - EDGE, 0) : rows[-1] + 1 + EDGE, max(cols[0] - EDGE, 0) : cols[-1] + 1 + EDGE]
     padded = np.pad(np.asarray(crop, np.float32), margin)
     total = float(padded.sum())
-    yy, xx = np.indices(padded.shape, dtype=np.float32)
+    yy, xx = np.ogrid[: padded.shape[0], : padded.shape[1]]  # broadcast: no full-size coordinate arrays
+    yy, xx = yy.astype(np.float32), xx.astype(np.float32)
     centre = np.array([(padded * yy).sum() / total, (padded * xx).sum() / total])
     dy, dx = yy - centre[0], xx - centre[1]
     var_y = float((padded * dy * dy).sum() / total)
@@ -362,8 +370,7 @@ def pixel_image(ink: np.ndarray, transform: np.ndarray | None = None) -> np.ndar
 
 def _fit_box(ink: np.ndarray) -> np.ndarray:
     """Ink (H, W) -> 28x28: crop to the ink, longer side BOX px (anti-aliased), centre of mass centred."""
-    if not (ink >= INK_THRESHOLD).any():  # a faint thin stroke that turning blurred below the threshold
-        ink = ink * np.float32(INK_THRESHOLD / max(float(ink.max()), 1e-6))
+    ink = _visible(ink)
     rows, cols = _ink_extent(ink)
     crop = np.ascontiguousarray(ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1], np.float32)
     height, width = crop.shape
@@ -378,6 +385,13 @@ def _fit_box(ink: np.ndarray) -> np.ndarray:
     out = np.zeros((SIZE, SIZE), np.float32)
     out[top : top + size[1], left : left + size[0]] = small
     return out
+
+
+def _visible(ink: np.ndarray) -> np.ndarray:
+    """Ink whose thin strokes shrinking or turning blurred below INK_THRESHOLD, scaled until its
+    darkest pixel reaches it; other ink as it is."""
+    darkest = float(ink.max())
+    return ink if darkest >= INK_THRESHOLD else ink * np.float32(INK_THRESHOLD / max(darkest, 1e-6))
 
 
 def _ink_extent(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

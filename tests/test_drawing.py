@@ -106,6 +106,27 @@ def test_a_faint_thin_slanted_line_still_has_a_pixel_rendering():
     assert image.max() > 0 and image[:2].sum() == 0 and image[-2:].sum() == 0
 
 
+def test_a_huge_crop_renders_like_the_pad_sized_one_in_bounded_memory(seven):
+    import tracemalloc
+
+    pad = render_ink(seven, pen=30)  # thick: a canvas digit that gets the pixel rendering
+    huge = np.kron(pad, np.ones((4, 4), np.float32))  # the same digit in a 1120 px crop
+    tracemalloc.start()
+    try:
+        image = pixel_image(huge)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert np.abs(image - pixel_image(pad)).max() < 0.05
+    assert peak < huge.nbytes  # turned at the pad's size, not in a padded copy of the crop
+
+
+def test_sparse_dots_shrunk_below_the_ink_threshold_still_have_a_pixel_rendering():
+    ink = np.zeros((1024, 1024), np.float32)
+    ink[::4, ::4] = 1.0  # a 4 x 4 block mean leaves each dot at 1/16 of an ink
+    assert pixel_image(ink).max() > 0
+
+
 def test_pixel_rendering_undoes_the_slant(seven):
     upright = pixel_image(seven)
     shear = np.array([[1.0, 0.0], [-0.4, 1.0]])  # output (y, x) -> input: x - 0.4 (y - 14)
