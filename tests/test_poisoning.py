@@ -36,7 +36,7 @@ def app(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def test_split():
-    """The test split as the models see drawings: inputs (2000, 28, 28) and labels."""
+    """The test split as the models see drawings: inputs (1996, 28, 28) and labels."""
     test = load_split("test")
     return np.stack([preprocess_ink(image) for image in test.images]), test.labels
 
