@@ -15,7 +15,7 @@ import sys
 
 from digitrec.capacity import memory_limit_bytes, worker_count
 
-# Serving never plots: keep Keras from importing matplotlib in every worker (~27 MB, ~0.4 s each).
+# Serving never plots: keep Keras from importing matplotlib (memory and start-up time) in every worker.
 sys.modules.setdefault("matplotlib", None)
 
 # Workers inherit these before they import numpy: single-threaded BLAS, because multi-threaded

@@ -7,7 +7,7 @@ launch -> that prediction answered (the request's wait must stay under the route
 and counts the CPU time the server's processes had used by then: on a shared machine the
 wall time includes waiting for a core, the CPU time is what a quiet machine would wait.
 Then it sends predictions on several fresh connections (so every worker serves some) and
-two corrections, and sums the proportional set size (Pss in /proc/<pid>/smaps_rollup) over
+CORRECTIONS corrections, and sums the proportional set size (Pss in /proc/<pid>/smaps_rollup) over
 the arbiter and its workers: the memory the server takes from the machine, shared pages
 counted once. Nothing here depends on the worker class. Prints the figures as JSON.
 """

@@ -3,7 +3,7 @@ teaching their own style must still be heard.
 
 One app for the flood: 300 wrong corrections from one client (its upload limit raised
 so they all arrive), then 50 correct drawings in a new style; and 50 such drawings on
-fresh models. Accuracy is measured on the whole test split (2,000 digits, preprocessed
+fresh models. Accuracy is measured on the whole test split (1,996 digits, preprocessed
 like drawings). Run with -s to see the figures.
 """
 
@@ -36,7 +36,7 @@ def app(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def test_split():
-    """The test split as the models see drawings: inputs (2000, 28, 28) and labels."""
+    """The test split as the models see drawings: inputs (1996, 28, 28) and labels."""
     test = load_split("test")
     return np.stack([preprocess_ink(image) for image in test.images]), test.labels
 
