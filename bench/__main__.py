@@ -1,11 +1,11 @@
 """`python -m bench [--quick] [--output PATH] [--dataset N]`: the production server against a naive baseline.
 
-Times half of the naive baseline's calls in a subprocess, starts the `Procfile` command
-(gunicorn with gunicorn.conf.py) on 127.0.0.1 with a temporary local store and high
-rate limits, times POST /api/predict and POST /api/feedback with keep-alive clients,
-reads each worker's peak RSS from /proc, stops the server, then times the other half
-of the baseline. Then bench/dataset.py's scenario: listing and export over N stored
-samples. Prints a table and writes the numbers as JSON (bench/results.json by default).
+Starts the naive baseline in a subprocess, then the `Procfile` command (gunicorn with
+gunicorn.conf.py) on 127.0.0.1 with a temporary local store and high rate limits; times
+POST /api/predict with one keep-alive client in rounds that alternate with rounds of the
+baseline, then with 4 and 8 clients, and POST /api/feedback; reads each worker's peak RSS
+from /proc. Then bench/dataset.py's scenario: listing and export over N stored samples.
+Prints a table and writes the numbers as JSON (bench/results.json by default).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from bench import dataset
-from bench.client import KeepAliveConnection, exchange_once, post_json_request, run_requests
+from bench.client import KeepAliveConnection, Run, exchange_once, post_json_request, run_requests
 from bench.drawings import Drawing, benchmark_drawings
 from bench.report import check_targets, format_table, latency_summary
 from bench.startup import measure_all as measure_startup
@@ -48,13 +48,24 @@ class Plan:
     throughput_seconds: float
     feedback_count: int
     baseline_count: int
+    rounds: int  # the one-client predictions and the baseline, alternating
 
 
 FULL = Plan(
-    warmup_seconds=3, latency_seconds=20, throughput_seconds=12, feedback_count=40, baseline_count=200
+    warmup_seconds=3,
+    latency_seconds=20,
+    throughput_seconds=12,
+    feedback_count=40,
+    baseline_count=200,
+    rounds=5,
 )
 QUICK = Plan(
-    warmup_seconds=0.5, latency_seconds=1.5, throughput_seconds=1, feedback_count=3, baseline_count=10
+    warmup_seconds=0.5,
+    latency_seconds=1.5,
+    throughput_seconds=1,
+    feedback_count=3,
+    baseline_count=10,
+    rounds=2,
 )
 
 
@@ -90,40 +101,39 @@ def run_benchmark(plan: Plan, workers: int) -> dict[str, Any]:
         "workers": workers,
         "drawings": len(drawings),
     }
-    # The naive baseline is timed in two halves that bracket the server's phases, before it starts
-    # and after it stops, and pooled: this VM's speed drifts by up to ~1.5x within minutes, so a
-    # baseline timed only afterwards could meet another speed than the predictions it is compared with.
-    first_half = _time_baseline(drawings, plan.baseline_count // 2)
     # Cold start and the whole server's memory with 1 and 2 workers, each a fresh launch.
     results["startup"] = measure_startup(SERVER_ENV)
-    began = time.perf_counter()
-    with LiveServer(env=SERVER_ENV, workers=workers) as server:
-        predict = [
-            post_json_request(HOST, server.port, "/api/predict", {"image": d.data_url}) for d in drawings
-        ]
-        results["cold_start_s"] = _cold_start(server.port, predict[0], began)
-        # What starting cost each worker in CPU: the cold start a quiet machine would see.
-        results["cold_start_worker_cpu_s"] = max(_cpu_seconds(pid) for pid in server.pids())
-        results["correct_answers"] = _correct_answers(server.port, predict, drawings)
-        run_requests(HOST, server.port, predict, concurrency=workers, seconds=plan.warmup_seconds)
-        results["predict_c1"] = _measure(server, predict, concurrency=1, seconds=plan.latency_seconds)
-        for clients in (4, 8):
-            results[f"predict_c{clients}"] = _measure(
-                server, predict, concurrency=clients, seconds=plan.throughput_seconds
+    with NaiveBaseline(drawings) as baseline:
+        began = time.perf_counter()
+        with LiveServer(env=SERVER_ENV, workers=workers) as server:
+            predict = [
+                post_json_request(HOST, server.port, "/api/predict", {"image": d.data_url}) for d in drawings
+            ]
+            results["cold_start_s"] = _cold_start(server.port, predict[0], began)
+            # What starting cost each worker in CPU: the cold start a quiet machine would see.
+            results["cold_start_worker_cpu_s"] = max(_cpu_seconds(pid) for pid in server.pids())
+            results["correct_answers"] = _correct_answers(server.port, predict, drawings)
+            run_requests(HOST, server.port, predict, concurrency=workers, seconds=plan.warmup_seconds)
+            results["predict_c1"], results["baseline"] = _one_client_against_baseline(
+                server, predict, baseline, plan
             )
-        feedback = [
-            post_json_request(HOST, server.port, "/api/feedback", {"image": d.data_url, "digit": d.digit})
-            for d in drawings
-        ]
-        results["feedback"] = _measure(server, feedback, concurrency=1, count=plan.feedback_count)
-        # What reading a request, Flask and answering cost without recognition.
-        health = f"GET /healthz HTTP/1.1\r\nHost: {HOST}:{server.port}\r\n\r\n".encode()
-        results["healthz_c1"] = _measure(server, [health], concurrency=1, seconds=plan.throughput_seconds / 3)
-        results["model_version_after"] = server.get_json("/healthz").get("model_version")
-        results["peak_rss_mb"] = {str(pid): _peak_rss_mb(pid) for pid in server.pids()}
+            for clients in (4, 8):
+                results[f"predict_c{clients}"] = _measure(
+                    server, predict, concurrency=clients, seconds=plan.throughput_seconds
+                )
+            feedback = [
+                post_json_request(HOST, server.port, "/api/feedback", {"image": d.data_url, "digit": d.digit})
+                for d in drawings
+            ]
+            results["feedback"] = _measure(server, feedback, concurrency=1, count=plan.feedback_count)
+            # What reading a request, Flask and answering cost without recognition.
+            health = f"GET /healthz HTTP/1.1\r\nHost: {HOST}:{server.port}\r\n\r\n".encode()
+            results["healthz_c1"] = _measure(
+                server, [health], concurrency=1, seconds=plan.throughput_seconds / 3
+            )
+            results["model_version_after"] = server.get_json("/healthz").get("model_version")
+            results["peak_rss_mb"] = {str(pid): _peak_rss_mb(pid) for pid in server.pids()}
     results["peak_rss_mb_max"] = max(results["peak_rss_mb"].values())
-    second_half = _time_baseline(drawings, plan.baseline_count - plan.baseline_count // 2)
-    results["baseline"] = _baseline_summary(first_half, second_half)
     results["speedup"] = round(results["baseline"]["p50_ms"] / results["predict_c1"]["p50_ms"], 1)
     results["speedup_cpu"] = round(
         results["baseline"]["cpu_ms_per_request"] / results["predict_c1"]["server_cpu_ms_per_request"], 1
@@ -134,19 +144,57 @@ def run_benchmark(plan: Plan, workers: int) -> dict[str, Any]:
 
 
 def _measure(server: LiveServer, requests: list[bytes], **load: Any) -> dict[str, Any]:
-    """One timed run (see run_requests for `load`), with the server's CPU time per request.
+    """One timed run (see run_requests for `load`), with the server's CPU time per request."""
+    run, cpu = _timed_run(server, requests, **load)
+    return _summary([run], [cpu])
+
+
+def _timed_run(server: LiveServer, requests: list[bytes], **load: Any) -> tuple[Run, list[float]]:
+    """One run of run_requests and each worker's CPU seconds during it."""
+    workers = server.pids()
+    cpu_before = [_cpu_seconds(pid) for pid in workers]
+    run = run_requests(HOST, server.port, requests, **load)
+    return run, [_cpu_seconds(pid) - before for pid, before in zip(workers, cpu_before, strict=True)]
+
+
+def _summary(runs: list[Run], cpus: list[list[float]]) -> dict[str, Any]:
+    """Runs pooled: latencies, the server's CPU time per request, and each worker's CPU seconds.
 
     CPU time per request (all workers, user + system, ms) is the least noisy figure when
     other programs share the cores: it does not count time spent waiting for a core.
     """
-    workers = server.pids()
-    cpu_before = [_cpu_seconds(pid) for pid in workers]
-    summary = latency_summary(run_requests(HOST, server.port, requests, **load))
-    cpu = [_cpu_seconds(pid) - before for pid, before in zip(workers, cpu_before, strict=True)]
-    summary["server_cpu_ms_per_request"] = round(sum(cpu) * 1000 / max(summary["n"], 1), 2)
+    pooled = Run(
+        [latency for run in runs for latency in run.latencies],
+        sum(run.elapsed for run in runs),
+        sum(run.failures for run in runs),
+        next((run.first_failure for run in runs if run.first_failure), None),
+    )
+    summary = latency_summary(pooled)
+    cpu = np.sum(cpus, axis=0)
+    summary["server_cpu_ms_per_request"] = round(float(cpu.sum()) * 1000 / max(summary["n"], 1), 2)
     # How the work spread over the workers (keep-alive connections stay with one worker).
-    summary["worker_cpu_s"] = [round(seconds, 2) for seconds in cpu]
+    summary["worker_cpu_s"] = [round(float(seconds), 2) for seconds in cpu]
+    if len(runs) > 1:
+        summary["p50_ms_rounds"] = [latency_summary(run)["p50_ms"] for run in runs]
     return summary
+
+
+def _one_client_against_baseline(
+    server: LiveServer, requests: list[bytes], baseline: NaiveBaseline, plan: Plan
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Predictions from one client and the naive baseline, timed in alternating rounds.
+
+    This VM's speed drifts by up to ~1.5x within minutes: alternating short rounds, each side
+    meets the same speeds, so their ratio (the speed-up) holds whatever the drift.
+    """
+    runs, cpus, rounds = [], [], []
+    for index in range(plan.rounds):
+        run, cpu = _timed_run(server, requests, concurrency=1, seconds=plan.latency_seconds / plan.rounds)
+        runs.append(run)
+        cpus.append(cpu)
+        share = plan.baseline_count // plan.rounds + (index < plan.baseline_count % plan.rounds)
+        rounds.append(baseline.time(share))
+    return _summary(runs, cpus), _baseline_summary(rounds)
 
 
 def _cold_start(port: int, request: bytes, began: float) -> float:
@@ -174,33 +222,66 @@ def _correct_answers(port: int, requests: list[bytes], drawings: list[Drawing]) 
     return f"{correct}/{len(drawings)}"
 
 
-def _time_baseline(drawings: list[Drawing], count: int) -> dict[str, Any]:
-    """Time `count` naive requests in a fresh process (bench/baseline.py): latencies and CPU in s."""
-    completed = subprocess.run(
-        [sys.executable, "-m", "bench.baseline", str(count)],
-        input=json.dumps([d.data_url for d in drawings]),
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-        timeout=300,
-        check=True,
-    )
-    return json.loads(completed.stdout)
+class NaiveBaseline:
+    """The naive baseline (bench/baseline.py) in its own process, loaded once and timed on request."""
+
+    def __init__(self, drawings: list[Drawing]):
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "bench.baseline", "--rounds"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        )
+        self._send(json.dumps([d.data_url for d in drawings]))
+        self._receive()  # ready: loaded and warmed up, before anything else is timed
+
+    def __enter__(self) -> NaiveBaseline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def time(self, count: int) -> dict[str, Any]:
+        """`count` naive requests timed: {"latencies": [s, ...], "cpu": s per request}."""
+        self._send(str(count))
+        return self._receive()
+
+    def close(self) -> None:
+        if self._process.stdin and not self._process.stdin.closed:
+            self._process.stdin.close()
+        try:
+            self._process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+
+    def _send(self, line: str) -> None:
+        assert self._process.stdin is not None
+        self._process.stdin.write(line + "\n")
+        self._process.stdin.flush()
+
+    def _receive(self) -> dict[str, Any]:
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the naive baseline stopped (exit code {self._process.wait()})")
+        return json.loads(line)
 
 
-def _baseline_summary(*halves: dict[str, Any]) -> dict[str, Any]:
-    """The halves' latencies pooled (ms), with each half's p50 to show how far the machine drifted."""
-    latencies = np.concatenate([half["latencies"] for half in halves]) * 1000
-    counts = [len(half["latencies"]) for half in halves]
+def _baseline_summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """The rounds' latencies pooled (ms), with each round's p50 to show how far the machine drifted."""
+    latencies = np.concatenate([one["latencies"] for one in rounds]) * 1000
+    counts = [len(one["latencies"]) for one in rounds]
     return {
         "n": int(latencies.size),
         "p50_ms": round(float(np.percentile(latencies, 50)), 2),
         "mean_ms": round(float(latencies.mean()), 2),
         "p99_ms": round(float(np.percentile(latencies, 99)), 2),
-        "p50_ms_halves": [round(float(np.percentile(half["latencies"], 50)) * 1000, 2) for half in halves],
+        "p50_ms_rounds": [round(float(np.percentile(one["latencies"], 50)) * 1000, 2) for one in rounds],
         "cpu_ms_per_request": round(
-            sum(half["cpu"] * n for half, n in zip(halves, counts, strict=True)) * 1000 / sum(counts), 2
+            sum(one["cpu"] * n for one, n in zip(rounds, counts, strict=True)) * 1000 / sum(counts), 2
         ),
     }
 

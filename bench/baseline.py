@@ -7,7 +7,9 @@ app's cost and the speed-up the benchmark reports is conservative. Running it in
 this process (rather than as a second server) also spares a second TensorFlow server
 start on a 2-core machine shared with others.
 
-Run as `python -m bench.baseline COUNT < data_urls.json`; prints one JSON object.
+Run as `python -m bench.baseline COUNT < data_urls.json`; prints one JSON object. `python -m
+bench.baseline --rounds` is how `python -m bench` drives it between the server's rounds: the data
+URLs as a JSON line on stdin, then one count per line, each answered by a JSON line.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 from PIL import Image
@@ -36,20 +39,47 @@ def naive_predict(model, data_url: str) -> np.ndarray:
     return model.predict(x, verbose=0)
 
 
+class NaiveApp:
+    """The shipped CNN loaded as a typical app loads it, warmed up, and timed on request."""
+
+    def __init__(self, data_urls: list[str]):
+        self.data_urls = data_urls
+        self.model = build_cnn()
+        self.model.set_weights(load_weights(SHIPPED_CNN))
+        for data_url in data_urls[:WARMUP]:
+            naive_predict(self.model, data_url)
+        self.sent = 0  # requests so far: each round goes on with the next drawings
+
+    def time(self, count: int) -> dict[str, float | list[float]]:
+        """Seconds per request over `count` requests: each latency, and CPU (mean)."""
+        latencies = []
+        cpu_began = time.process_time()
+        for _ in range(count):
+            began = time.perf_counter()
+            naive_predict(self.model, self.data_urls[self.sent % len(self.data_urls)])
+            latencies.append(time.perf_counter() - began)
+            self.sent += 1
+        return {"latencies": latencies, "cpu": (time.process_time() - cpu_began) / max(count, 1)}
+
+
 def time_baseline(data_urls: list[str], count: int) -> dict[str, float | list[float]]:
     """Seconds per request over `count` requests (after WARMUP): each latency, and CPU (mean)."""
-    model = build_cnn()
-    model.set_weights(load_weights(SHIPPED_CNN))
-    for data_url in data_urls[:WARMUP]:
-        naive_predict(model, data_url)
-    latencies = []
-    cpu_began = time.process_time()
-    for i in range(count):
-        began = time.perf_counter()
-        naive_predict(model, data_urls[i % len(data_urls)])
-        latencies.append(time.perf_counter() - began)
-    return {"latencies": latencies, "cpu": (time.process_time() - cpu_began) / count}
+    return NaiveApp(data_urls).time(count)
+
+
+def serve_rounds(lines: TextIO, out: TextIO) -> None:
+    """The data URLs (a JSON line), then one count per line: a JSON line of `NaiveApp.time` for each."""
+    app = NaiveApp(json.loads(lines.readline()))
+    out.write('{"ready": true}\n')
+    out.flush()
+    for line in lines:
+        json.dump(app.time(int(line)), out)
+        out.write("\n")
+        out.flush()
 
 
 if __name__ == "__main__":
-    json.dump(time_baseline(json.load(sys.stdin), int(sys.argv[1])), sys.stdout)
+    if sys.argv[1:] == ["--rounds"]:
+        serve_rounds(sys.stdin, sys.stdout)
+    else:
+        json.dump(time_baseline(json.load(sys.stdin), int(sys.argv[1])), sys.stdout)

@@ -128,8 +128,14 @@ def format_table(results: dict[str, Any]) -> str:
         f"peak RSS per worker: {rss} MB",
         *_startup_lines(results["startup"]),
         f"speed-up over the naive baseline (p50): {results['speedup']:.1f}x "
-        f"(CPU per request: {results['speedup_cpu']:.1f}x); baseline p50 before / after the server: "
-        + " / ".join(f"{ms:.2f}" for ms in results["baseline"]["p50_ms_halves"])
+        f"(CPU per request: {results['speedup_cpu']:.1f}x)",
+        "p50 per round, baseline / one-client predict: "
+        + ", ".join(
+            f"{base:.1f} / {own:.2f}"
+            for base, own in zip(
+                results["baseline"]["p50_ms_rounds"], results["predict_c1"]["p50_ms_rounds"], strict=True
+            )
+        )
         + " ms",
         f"drawings answered correctly: {results['correct_answers']}",
         f"load average before / after: {results['machine']['loadavg_before']} / "
