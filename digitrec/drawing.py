@@ -54,9 +54,9 @@ MAX_ASPECT = 100  # a longer side more than this x the shorter holds no digits (
 # Larger drawings are shrunk (block means) to at most this side before anything else looks at
 # them, so that splitting one into digits costs the same whatever its size.
 WORKING_MAX_SIDE = 1024
-# A larger ink crop is shrunk the same way before its pixel rendering: the pad's 280 px crops keep
-# every pixel, and turning a huge upload's crop would cost memory and time in proportion to its area.
-PIXEL_MAX_SIDE = 320
+# A larger ink crop is shrunk the same way before its pixel rendering, which ends 20 px long: turning
+# a crop costs time and memory in proportion to its area, and a finer one changes no answer.
+PIXEL_MAX_SIDE = 96
 _BAND_ROWS = 256  # RGBA rows converted to ink at once: the float copy of a band stays small
 
 _HI = SIZE * SUPERSAMPLE
@@ -144,16 +144,13 @@ def working_size(ink: np.ndarray, max_side: int = WORKING_MAX_SIDE) -> np.ndarra
     factor = -(-max(ink.shape) // max_side)
     if factor <= 1:
         return ink
-    height, width = (-(-side // factor) * factor for side in ink.shape)
-    padded = ink
-    if (height, width) != ink.shape:
-        padded = np.zeros((height, width), np.float32)  # paper beyond the edges
-        padded[: ink.shape[0], : ink.shape[1]] = ink
-    # Summing the factor x factor strided views is faster than a mean over a 4-D reshape.
-    total = np.zeros((height // factor, width // factor), np.float32)
+    # Summing the factor x factor strided views is faster than a mean over a 4-D reshape, and
+    # needs no padded copy: the blocks past the edges sum fewer pixels (paper beyond them).
+    total = np.zeros(tuple(-(-side // factor) for side in ink.shape), np.float32)
     for row in range(factor):
         for col in range(factor):
-            total += padded[row::factor, col::factor]
+            view = ink[row::factor, col::factor]
+            total[: view.shape[0], : view.shape[1]] += view
     total *= np.float32(1.0 / (factor * factor))
     return total
 

@@ -30,6 +30,7 @@ from digitrec.drawing import (
     redrawn,
     render_strokes,
     stroke_points,
+    working_size,
 )
 from digitrec.drawing import _ink_extent as ink_extent
 from digitrec.drawing import _png_header as png_header
@@ -119,6 +120,16 @@ def test_a_huge_crop_renders_like_the_pad_sized_one_in_bounded_memory(seven):
         tracemalloc.stop()
     assert np.abs(image - pixel_image(pad)).max() < 0.05
     assert peak < huge.nbytes  # turned at the pad's size, not in a padded copy of the crop
+
+
+@pytest.mark.parametrize("shape", [(300, 300), (301, 97), (97, 301), (1127, 333)])
+def test_shrinking_averages_whole_blocks_with_paper_beyond_the_edges(shape):
+    ink = np.random.default_rng(3).random(shape, dtype=np.float32)
+    factor = -(-max(shape) // 96)
+    padded = np.zeros([-(-side // factor) * factor for side in shape], np.float32)
+    padded[: shape[0], : shape[1]] = ink
+    blocks = padded.reshape(padded.shape[0] // factor, factor, padded.shape[1] // factor, factor)
+    np.testing.assert_allclose(working_size(ink, 96), blocks.mean(axis=(1, 3)), atol=1e-6)
 
 
 def test_sparse_dots_shrunk_below_the_ink_threshold_still_have_a_pixel_rendering():
