@@ -16,7 +16,7 @@ classifier to learn (train split) and to be scored on (test split).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,18 +42,26 @@ class NonDigit:
 
 def nondigit_drawings(count: int = 700, seed: int = 0) -> list[NonDigit]:
     """`count` drawings, the families in turn (FAMILIES), deterministic in `seed`."""
+    return list(each_nondigit(count, seed))
+
+
+def each_nondigit(count: int, seed: int) -> Iterator[NonDigit]:
+    """nondigit_drawings made one at a time (each ink is 300 KB)."""
     rng = np.random.default_rng([seed, 22])
-    drawings = []
     for i in range(count):
-        kind = FAMILIES[i % len(FAMILIES)]
-        drawings.append(_MAKERS[kind](rng))
-    return drawings
+        yield _MAKERS[FAMILIES[i % len(FAMILIES)]](rng)
 
 
 def canvas_digits(images: np.ndarray, seed: int = 0) -> list[np.ndarray]:
     """Digits (N, 28, 28), ink = 1.0 -> each drawn in a random canvas style, as decoded: (280, 280) inks."""
+    return list(each_canvas_digit(images, seed))
+
+
+def each_canvas_digit(images: np.ndarray, seed: int) -> Iterator[np.ndarray]:
+    """canvas_digits drawn one at a time."""
     rng = np.random.default_rng([seed, 10])
-    return [as_sent(render_ink(image, **random_style(rng))) for image in images]
+    for image in images:
+        yield as_sent(render_ink(image, **random_style(rng)))
 
 
 def as_sent(ink: np.ndarray) -> np.ndarray:

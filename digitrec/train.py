@@ -14,7 +14,7 @@ import copy
 import dataclasses
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,7 +66,9 @@ class NotDigitConfig:
     """The not-a-digit classifier's data and training (notdigit.Refusal)."""
 
     seed: int = 2017
-    digits: int = 8004  # train-split digits drawn in random canvas styles (all of them)
+    digits: int = 8004  # train-split digits drawn in random canvas styles (all of them)...
+    digit_copies: int = 2  # ...each in this many styles
+    strings: int = 2000  # strings of 2-6 train-split digits side by side: their digits are digits too
     nondigits: int = 10000  # non-digit drawings of training seeds (nondigits.py)
     nondigit_seed: int = 1000  # the reported non-digits use other seeds (evaluate.NONDIGIT_SEED)
     hidden: int = 128
@@ -75,7 +77,7 @@ class NotDigitConfig:
     learning_rate: float = 2e-3
     l2: float = 1e-4
     held_out: float = 0.15  # share of drawings held out to choose the threshold
-    false_refusals: float = 0.005  # the threshold refuses this share of the held-out digits
+    false_refusals: float = 0.002  # the threshold refuses this share of the held-out digits
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,7 @@ QUICK = TrainConfig(
     cnn=CNNHyperparameters(epochs=1),
     limit=300,
     robustness_count=10,
-    notdigit=NotDigitConfig(digits=80, nondigits=70, epochs=2),
+    notdigit=NotDigitConfig(digits=80, digit_copies=1, strings=10, nondigits=70, epochs=2),
 )
 
 
@@ -524,24 +526,34 @@ class NotDigitData:
 
 
 def notdigit_data(config: NotDigitConfig, progress: Progress = tqdm) -> NotDigitData:
-    """Train-split digits in random canvas styles and non-digits of config.nondigit_seed, segmented.
+    """Train-split digits in random canvas styles, alone and in strings, and non-digits of
+    config.nondigit_seed, segmented.
 
-    Every segment of a drawing gets its drawing's family; digit drawings split into more than
-    one segment are left out (the segmentation, not the classifier, is wrong there).
+    Every segment of a drawing gets its drawing's family; digit drawings split into other than
+    their count of digits are left out (the segmentation, not the classifier, is wrong there).
     """
     from digitrec import notdigit
-    from digitrec.nondigits import canvas_digits, nondigit_drawings
+    from digitrec.nondigits import each_canvas_digit, each_nondigit
 
     train_digits = load_split("train")
-    chosen = np.random.default_rng(config.seed).permutation(len(train_digits))[: config.digits]
-    inks = canvas_digits(train_digits.images[chosen], seed=config.seed)
-    drawings = nondigit_drawings(config.nondigits, seed=config.nondigit_seed)
-    families = ["digit"] * len(inks) + [d.kind for d in drawings]
+    chosen = train_digits.images[
+        np.random.default_rng(config.seed).permutation(len(train_digits))[: config.digits]
+    ]
+
+    def drawings() -> Iterator[tuple[str, int, np.ndarray]]:
+        """(family, digits in it or 0, ink) per drawing, made one at a time: together they are GBs."""
+        for style_seed in range(config.seed, config.seed + config.digit_copies):
+            yield from (("digit", 1, ink) for ink in each_canvas_digit(chosen, style_seed))
+        yield from (("digit", count, ink) for count, ink in training_strings(train_digits, config))
+        yield from ((d.kind, 0, d.ink) for d in each_nondigit(config.nondigits, seed=config.nondigit_seed))
+
+    total = len(chosen) * config.digit_copies + config.strings + config.nondigits
     looks, labels, owners = [], [], []
-    everything = list(zip(inks + [d.ink for d in drawings], families, strict=True))
-    for index, (ink, family) in enumerate(progress(everything, desc="looks", leave=False)):
+    for index, (family, count, ink) in enumerate(
+        progress(drawings(), total=total, desc="looks", leave=False)
+    ):
         found, _ = notdigit.segment_looks(ink)
-        if family == "digit" and len(found) > 1:
+        if count and len(found) != count:
             continue
         looks += found
         labels += [notdigit.CLASSES.index(family)] * len(found)
@@ -552,8 +564,26 @@ def notdigit_data(config: NotDigitConfig, progress: Progress = tqdm) -> NotDigit
         np.asarray(labels, np.int64),
         np.asarray(owners),
         np.array([look.rule() is not None for look in looks]),
-        len(families),
+        total,
     )
+
+
+def training_strings(digits: Digits, config: NotDigitConfig) -> Iterator[tuple[int, np.ndarray]]:
+    """config.strings strings of 2-6 of `digits` side by side, each with its own pen, size, slant
+    and width: (digits in it, its ink as sent) per string, made one at a time."""
+    from digitrec.canvas import SLANT, render_string_ink
+    from digitrec.nondigits import as_sent
+
+    rng = np.random.default_rng([config.seed, 20])
+    for _ in range(config.strings):
+        chosen = rng.choice(len(digits), int(rng.integers(2, 7)), replace=False)
+        style = {
+            "pen": float(rng.uniform(6.0, 22.0)),
+            "scale": float(rng.uniform(0.55, 0.95)),
+            "shear": float(rng.uniform(-SLANT, SLANT)),
+            "squash": float(rng.uniform(0.8, 1.2)),
+        }
+        yield len(chosen), as_sent(render_string_ink(digits.images[chosen], **style))
 
 
 def train_notdigit(
