@@ -275,3 +275,34 @@ def test_few_canvas_digits_are_refused(shipped_models, test_split):
     assert np.mean([r["answer"] is None for r in read]) <= 0.02
     right = [r["answer"] == str(y) for r, y in zip(read, picked.labels, strict=True)]
     assert np.mean(right) >= 0.93
+
+
+def test_digits_side_by_side_are_rarely_refused(shipped_models, test_split):
+    from digitrec.canvas import render_string_ink
+    from digitrec.nondigits import as_sent
+
+    rng = np.random.default_rng(11)
+    chosen = [rng.choice(len(test_split), 4, replace=False) for _ in range(40)]
+    inks = [as_sent(render_string_ink(test_split.images[index])) for index in chosen]
+    refused = []
+    for ink in inks:
+        looks, _ = notdigit.segment_looks(ink)
+        refused += [reason is not None for reason in notdigit.refusals(looks, len(looks))]
+    assert len(refused) >= 150 and np.mean(refused) <= 0.02
+    read = read_canvas(shipped_models, inks)
+    truth = ["".join(map(str, test_split.labels[index])) for index in chosen]
+    assert np.mean([r["answer"] == t for r, t in zip(read, truth, strict=True)]) >= 0.8
+
+
+def test_training_strings_are_seeded_and_split_into_their_digits(test_split):
+    import dataclasses
+
+    from digitrec.segment import split_digits
+    from digitrec.train import NotDigitConfig, training_strings
+
+    config = dataclasses.replace(NotDigitConfig(), strings=20, seed=3)
+    strings = list(training_strings(test_split, config))
+    again = list(training_strings(test_split, config))
+    assert all(a == c and np.array_equal(b, d) for (a, b), (c, d) in zip(strings, again, strict=True))
+    assert {count for count, _ in strings} <= set(range(2, 7)) and len({count for count, _ in strings}) > 1
+    assert np.mean([len(split_digits(ink)) == count for count, ink in strings]) >= 0.9
