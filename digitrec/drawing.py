@@ -55,7 +55,7 @@ MAX_ASPECT = 100  # a longer side more than this x the shorter holds no digits (
 # them, so that splitting one into digits costs the same whatever its size.
 WORKING_MAX_SIDE = 1024
 # A larger ink crop is shrunk the same way before its pixel rendering, which ends 20 px long: turning
-# a crop costs time and memory in proportion to its area, and a finer one changes no answer.
+# a crop costs time and memory in proportion to its area, and a finer one reads no better.
 PIXEL_MAX_SIDE = 96
 _BAND_ROWS = 256  # RGBA rows converted to ink at once: the float copy of a band stays small
 
