@@ -34,7 +34,7 @@ def main() -> int:
     parser.add_argument("--models", type=Path, default=ROOT / "models")
     parser.add_argument("thresholds", type=float, nargs="*")
     args = parser.parse_args()
-    shipped = notdigit.Refusal.load(args.models / notdigit.MODEL_FILE)
+    shipped = notdigit.shipped(args.models)
     train = load_split("train")
     picked = train.images[np.random.default_rng(SEED).permutation(len(train))[:1500]]
     digits = [notdigit.segment_looks(ink)[0] for ink in canvas_digits(picked, seed=SEED)]
