@@ -86,14 +86,20 @@ class InvalidRequest(ValueError):
     """The request makes no sense (HTTP 400); the message is a sentence for the user."""
 
 
-@dataclass(frozen=True)
 class Engine:
-    """What every service in a process shares: the originals, their compiled CNN, canary and replay digits."""
+    """What every service in a process shares: the originals, their compiled CNN, and the canary
+    and replay digits of online learning.
 
-    originals: ModelWeights
-    cnn: CNNFunctions
-    canary: Digits
-    replay: Digits
+    Those digits are prepared on first use, once per process: they cost a worker ~1.7 s of CPU
+    that its first prediction need not wait for (DigitService prepares them in the background).
+    """
+
+    def __init__(self, originals: ModelWeights, cnn: CNNFunctions, canary_size: int, replay_pool: int):
+        self.originals = originals
+        self.cnn = cnn
+        self._sizes = (canary_size, replay_pool)
+        self._online: tuple[Digits, Digits] | None = None
+        self._lock = threading.Lock()
 
     @staticmethod
     @functools.cache
@@ -101,9 +107,21 @@ class Engine:
         """Loaded once per argument set per process; later calls share it."""
         configure_threads()
         originals = load_shipped(models_dir)
-        return Engine(
-            originals, CNNFunctions(originals.cnn), load_canary(canary_size), load_replay(replay_pool)
-        )
+        return Engine(originals, CNNFunctions(originals.cnn), canary_size, replay_pool)
+
+    @property
+    def canary(self) -> Digits:
+        return self._online_digits()[0]
+
+    @property
+    def replay(self) -> Digits:
+        return self._online_digits()[1]
+
+    def _online_digits(self) -> tuple[Digits, Digits]:
+        with self._lock:
+            if self._online is None:
+                self._online = (load_canary(self._sizes[0]), load_replay(self._sizes[1]))
+            return self._online
 
 
 @dataclass(frozen=True)
@@ -177,9 +195,8 @@ class DigitService:
         self.history = ModelHistory(blobs, keep_last=settings.keep_last, keep_every=settings.keep_every)
         self.recognizer = Recognizer(self.engine.originals, settings.follow_seconds, cnn=self.engine.cnn)
         self.refusal = notdigit.shipped(Path(settings.models_dir))  # the not-a-digit classifier
-        self.learner = OnlineLearner(
-            self.recognizer, self.history, settings, self.engine.canary, self.engine.replay
-        )
+        self._learner: OnlineLearner | None = None
+        self._learner_lock = threading.Lock()
         self.store_error: str | None = None  # why the store is considered down, or None
         self.refresh()
         pause = max(settings.follow_seconds, MIN_REFRESH_SECONDS)
@@ -187,6 +204,19 @@ class DigitService:
         threading.Thread(
             target=_refresh_while_alive, args=(weakref.ref(self), pause), name="model-refresh", daemon=True
         ).start()
+        # The learner's canary and replay digits take ~2 s to prepare: predictions are answered
+        # meanwhile, and a correction that comes first waits for them.
+        threading.Thread(target=lambda: self.learner, name="learner-warm-up").start()
+
+    @property
+    def learner(self) -> OnlineLearner:
+        """The online learner, made on first use (see Engine)."""
+        with self._learner_lock:
+            if self._learner is None:
+                self._learner = OnlineLearner(
+                    self.recognizer, self.history, self.settings, self.engine.canary, self.engine.replay
+                )
+            return self._learner
 
     # --- store health -------------------------------------------------------------------------
 

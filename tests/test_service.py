@@ -1,7 +1,9 @@
 """DigitService: predict, feedback (sample first, then learning), samples, export, versions, degraded mode."""
 
 import base64
+import concurrent.futures
 import io
+import threading
 
 import numpy as np
 import pytest
@@ -78,6 +80,25 @@ def test_feedback_stores_the_sample_and_publishes_a_version(service, draw):
     assert service.sample(result["sample_id"])["digit"] == 5
     assert service.sample(result["sample_id"])["source"] == "feedback"
     assert service.predict(draw(5))["model_version"] == 1
+
+
+def test_a_prediction_does_not_wait_for_the_canary_and_a_correction_does(settings, engine, draw, monkeypatch):
+    prepared = threading.Event()
+    load_canary = service_module.load_canary
+
+    def slow_canary(size):
+        assert prepared.wait(30)
+        return load_canary(size)
+
+    monkeypatch.setattr(service_module, "load_canary", slow_canary)
+    fresh = service_module.Engine(engine.originals, engine.cnn, settings.canary_size, settings.replay_pool)
+    service = DigitService(settings, fresh)
+    assert service.predict(draw(3))["answer"] == "3"  # while the learner's digits are not ready
+    learning = concurrent.futures.ThreadPoolExecutor(1).submit(service.feedback, draw(5), 5)
+    assert not learning.done()
+    prepared.set()
+    assert learning.result(timeout=60)["accepted"]
+    assert service.learner.canary is fresh.canary and len(fresh.canary.images) == settings.canary_size
 
 
 def test_the_sample_is_kept_even_when_learning_fails(service, draw, monkeypatch):
