@@ -204,8 +204,8 @@ class DigitService:
         threading.Thread(
             target=_refresh_while_alive, args=(weakref.ref(self), pause), name="model-refresh", daemon=True
         ).start()
-        # The learner's canary and replay digits take ~2 s to prepare: predictions are answered
-        # meanwhile, and a correction that comes first waits for them.
+        # The learner's canary and replay digits (see Engine) are prepared here while predictions
+        # are answered; a correction that comes first waits for them.
         threading.Thread(target=lambda: self.learner, name="learner-warm-up").start()
 
     @property

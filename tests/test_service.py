@@ -94,10 +94,12 @@ def test_a_prediction_does_not_wait_for_the_canary_and_a_correction_does(setting
     fresh = service_module.Engine(engine.originals, engine.cnn, settings.canary_size, settings.replay_pool)
     service = DigitService(settings, fresh)
     assert service.predict(draw(3))["answer"] == "3"  # while the learner's digits are not ready
-    learning = concurrent.futures.ThreadPoolExecutor(1).submit(service.feedback, draw(5), 5)
-    assert not learning.done()
-    prepared.set()
-    assert learning.result(timeout=60)["accepted"]
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        learning = pool.submit(service.feedback, draw(5), 5)
+        with pytest.raises(concurrent.futures.TimeoutError):
+            learning.result(timeout=2)  # a correction takes well under a second once they are
+        prepared.set()
+        assert learning.result(timeout=60)["accepted"]
     assert service.learner.canary is fresh.canary and len(fresh.canary.images) == settings.canary_size
 
 
