@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from digitrec import notdigit
 from digitrec.data import load_split
-from digitrec.nondigits import FAMILIES, canvas_digits, nondigit_drawings
+from digitrec.nondigits import FAMILIES, each_canvas_digit, each_nondigit
 from digitrec.train import NotDigitConfig, training_strings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,11 +37,12 @@ def main() -> int:
     shipped = notdigit.shipped(args.models)
     train = load_split("train")
     picked = train.images[np.random.default_rng(SEED).permutation(len(train))[:1500]]
-    digits = [notdigit.segment_looks(ink)[0] for ink in canvas_digits(picked, seed=SEED)]
+    # Drawings made one at a time (each ink is 300 KB): only their looks are kept.
+    digits = [notdigit.segment_looks(ink)[0] for ink in each_canvas_digit(picked, SEED)]
     config = dataclasses.replace(NotDigitConfig(), strings=300, seed=SEED)
     strings = [notdigit.segment_looks(ink)[0] for _, ink in training_strings(train, config)]
-    drawings = nondigit_drawings(1400, seed=SEED)
-    others = [notdigit.segment_looks(d.ink)[0] for d in drawings]
+    looked = [(d.kind, notdigit.segment_looks(d.ink)[0]) for d in each_nondigit(1400, SEED)]
+    kinds, others = zip(*looked, strict=True)
     for threshold in args.thresholds or [shipped.threshold]:
         refusal = dataclasses.replace(shipped, threshold=threshold)
 
@@ -50,7 +51,7 @@ def main() -> int:
 
         families = {
             family: np.mean(
-                [any(refused(looks)) for d, looks in zip(drawings, others, strict=True) if d.kind == family]
+                [any(refused(looks)) for kind, looks in zip(kinds, others, strict=True) if kind == family]
             )
             for family in FAMILIES
         }
