@@ -121,7 +121,9 @@ def _decode_ink(data: bytes, max_pixels: int) -> np.ndarray:
             raise DrawingError("Only PNG and JPEG images are accepted.")
         _check_shape(image.width, image.height, max_pixels)
         image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError):
+    except DrawingError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         raise DrawingError("The file is not a readable PNG or JPEG image.") from None
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
         return _ink_from_rgba(np.asarray(image.convert("RGBA")))

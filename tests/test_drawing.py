@@ -284,6 +284,13 @@ def test_a_truncated_png_is_a_drawing_error(seven):
         decode_image(data[: len(data) // 2])  # the pixel data cut off
 
 
+def test_a_png_whose_header_chunk_says_it_is_empty_is_a_drawing_error(seven):
+    data = bytearray(render_digit(seven))
+    data[11] = 0  # IHDR's length: 13 -> 0 (libspng and Pillow both refuse it, Pillow with ValueError)
+    with pytest.raises(DrawingError):
+        decode_image(bytes(data))
+
+
 def test_not_an_image_is_a_drawing_error():
     with pytest.raises(DrawingError):
         decode_image(b"definitely not a png")
