@@ -168,6 +168,21 @@ def test_after_an_answer_the_feedback_question_is_in_view_with_the_pad(page: Pag
     expect(page.get_by_test_id("probability-chart").locator("figure")).to_have_count(4)
 
 
+def test_a_refusal_reads_as_a_sentence_with_the_feedback_question_in_view(page: Page, screen: Screen) -> None:
+    open_draw_page(page)
+    draw(page, screen, [[(30.0, 140.0), (250.0, 143.0)]])  # a line across the pad
+    predict(page)
+    answer = page.get_by_test_id("answer")
+    expect(answer).to_have_text("That looks like a line, not a digit.")
+    sizes = answer.evaluate(
+        "node => [getComputedStyle(node).fontSize, getComputedStyle(document.body).fontSize].map(parseFloat)"
+    )
+    assert sizes[0] <= 1.5 * sizes[1], f"the sentence is set at {sizes[0]} px, body text at {sizes[1]} px"
+    expect(page.get_by_test_id("feedback-no")).to_have_text("It is a digit")
+    for test_id in ("feedback-no", "feedback-not-digit", "consent", "answer"):
+        assert inside_viewport(page, test_id), f"{test_id} is out of view"
+
+
 def test_undo_removes_exactly_the_last_stroke(page: Page, screen: Screen) -> None:
     open_draw_page(page)
     expect(page.get_by_test_id("undo")).to_be_disabled()
