@@ -171,10 +171,13 @@ def read_canvas(models: TrainedModels, inks: list[np.ndarray], refusal: Any = No
 
 
 def not_a_digit_report(
-    models: TrainedModels, digits: Digits, nondigit_count: int, refusal: Any = None
+    models: TrainedModels, digits: Digits, nondigit_count: int, refusal: Any = None, misses: bool = False
 ) -> dict[str, Any]:
     """Refusals of non-digits per family (nondigits.py, NONDIGIT_SEED) and of `digits` drawn in random
-    canvas styles (DIGIT_SEED): {"nondigits": {...}, "digits": {...}}."""
+    canvas styles (DIGIT_SEED): {"nondigits": {...}, "digits": {...}}.
+
+    misses: also list each digit not read right ({"position" in `digits`, "digit", and its reading)
+    under "digits"."""
     from digitrec.nondigits import FAMILIES, canvas_digits, nondigit_drawings
 
     drawings = nondigit_drawings(nondigit_count, seed=NONDIGIT_SEED)
@@ -186,7 +189,7 @@ def not_a_digit_report(
     refused = np.mean([r["answer"] is None for r in read])
     digit_reads = read_canvas(models, canvas_digits(digits.images, seed=DIGIT_SEED), refusal)
     labels = [str(label) for label in digits.labels]
-    return {
+    report = {
         "nondigits": {"count": len(drawings), "refused": round(float(refused), 4), "families": families},
         "digits": {
             "count": len(digits),
@@ -207,3 +210,10 @@ def not_a_digit_report(
             for family in FAMILIES
         },
     }
+    if misses:
+        report["digits"]["misses"] = [
+            {"position": i, "digit": int(y), **r}
+            for i, (r, y) in enumerate(zip(digit_reads, labels, strict=True))
+            if r["answer"] != y
+        ]
+    return report

@@ -1,7 +1,7 @@
 """Measure what people draw, read as predict reads it, with the shipped models (models/).
 
     .venv/bin/python scripts/measure_recognition.py [--digits 2000] [--nondigits 1400]
-        [--strings 200] [--styles 1000] [--write]
+        [--strings 200] [--styles 1000] [--misses] [--write]
 
 Prints (and with --write stores under "recognition" in models/report.json):
 
@@ -13,6 +13,9 @@ Prints (and with --write stores under "recognition" in models/report.json):
   side split into the right count and read right;
 - canvas_styles: per named style (canvas.STYLES), the answer, CNN and FNN accuracy on
   test-split digits drawn in it.
+
+--misses adds what was read wrong: each random-style digit not read right, each single
+digit split, each string read wrong (its digits, answer and message); it is printed only.
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ def splitting(
     digits: int,
     strings: int,
     seed: int,
+    misses: bool = False,
 ) -> dict:
     picked = spread(test, digits)
     inks = canvas_digits(picked.images, seed=seed)
@@ -71,23 +75,35 @@ def splitting(
     gapped = [with_gap(ink, rng) for ink in inks]
     lengths = {}
     for length in range(2, 7):
-        split_right = read_right = 0
+        split_right, wrong = 0, []
         chosen = [rng.choice(len(test), length, replace=False) for _ in range(strings)]
         inks_of = [as_sent(render_string_ink(test.images[index])) for index in chosen]
         for index, ink, read in zip(chosen, inks_of, read_canvas(models, inks_of, refusal), strict=True):
             split_right += len(split_digits(ink)) == length
-            read_right += read["answer"] == "".join(map(str, test.labels[index]))
+            text = "".join(map(str, test.labels[index]))
+            if read["answer"] != text:
+                wrong.append({"digits": text, "answer": read["answer"], "message": read["message"]})
         lengths[str(length)] = {
             "strings": strings,
             "split_right": round(split_right / strings, 4),
-            "read_right": round(read_right / strings, 4),
+            "read_right": round(1 - len(wrong) / strings, 4),
         }
-    return {
+        if misses:
+            lengths[str(length)]["misses"] = wrong
+    pieces = [len(split_digits(ink)) for ink in inks]
+    figures = {
         "single_digits": len(inks),
-        "single_split": round(float(np.mean([len(split_digits(ink)) > 1 for ink in inks])), 4),
+        "single_split": round(float(np.mean([count > 1 for count in pieces])), 4),
         "single_with_gap_split": round(float(np.mean([len(split_digits(ink)) > 1 for ink in gapped])), 4),
         "strings": lengths,
     }
+    if misses:
+        figures["single_split_digits"] = [
+            {"position": i, "digit": int(picked.labels[i]), "pieces": count}
+            for i, count in enumerate(pieces)
+            if count > 1
+        ]
+    return figures
 
 
 def canvas_styles(models: TrainedModels, refusal: notdigit.Refusal | None, test: Digits, count: int) -> dict:
@@ -119,16 +135,21 @@ def main() -> int:
     parser.add_argument("--styles", type=int, default=1000, help="test-split digits per named style")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--models", type=Path, default=ROOT / "models")
+    parser.add_argument("--misses", action="store_true", help="also print what was read wrong")
     parser.add_argument("--write", action="store_true", help="store the figures in MODELS/report.json")
     args = parser.parse_args()
+    if args.write and args.misses:
+        parser.error("--misses is printed only: run it without --write")
     originals = load_shipped(args.models)
     models = TrainedModels(originals.fnn, originals.cnn)
     refusal = notdigit.shipped(args.models)  # the classifier of the same MODELS directory
     test = load_split("test")
     figures = {
         "command": " ".join([".venv/bin/python scripts/measure_recognition.py", *sys.argv[1:]]),
-        "not_a_digit": not_a_digit_report(models, spread(test, args.digits), args.nondigits, refusal),
-        "splitting": splitting(models, refusal, test, args.digits, args.strings, args.seed),
+        "not_a_digit": not_a_digit_report(
+            models, spread(test, args.digits), args.nondigits, refusal, misses=args.misses
+        ),
+        "splitting": splitting(models, refusal, test, args.digits, args.strings, args.seed, args.misses),
         "canvas_styles": canvas_styles(models, refusal, test, args.styles),
     }
     print(json.dumps(figures, indent=1))
