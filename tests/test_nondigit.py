@@ -306,3 +306,17 @@ def test_training_strings_are_seeded_and_split_into_their_digits(test_split):
     assert all(a == c and np.array_equal(b, d) for (a, b), (c, d) in zip(strings, again, strict=True))
     assert {count for count, _ in strings} <= set(range(2, 7)) and len({count for count, _ in strings}) > 1
     assert np.mean([len(split_digits(ink)) == count for count, ink in strings]) >= 0.9
+
+
+def test_the_report_lists_exactly_the_digits_it_read_wrong(shipped_models, test_split):
+    from digitrec.evaluate import not_a_digit_report
+
+    digits = test_split.subset(np.arange(0, len(test_split), 8))  # every class, 250 digits
+    plain = not_a_digit_report(shipped_models, digits, 7)
+    report = not_a_digit_report(shipped_models, digits, 7, misses=True)
+    misses = report["digits"].pop("misses")
+    assert report == plain  # the figures do not change
+    assert "misses" not in plain["digits"]
+    assert len(misses) == round((1 - plain["digits"]["answer"]) * len(digits))
+    for miss in misses:
+        assert miss["answer"] != str(miss["digit"]) and miss["digit"] == int(digits.labels[miss["position"]])
