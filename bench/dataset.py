@@ -47,6 +47,10 @@ PAGE = 50  # the page size the gallery asks for
 WALK_PAGE = 200  # the largest page the API gives, for the walk over every page
 FIRST_PAGE_TRIES = 20  # first-page requests timed; the median is reported
 MEMORY_SAMPLE_SECONDS = 0.01
+# A worker prepares online learning's digits on a thread once it is up (service.Engine): the exports'
+# memory is measured once every worker's RSS has stayed within SETTLED_MB for SETTLED_SECONDS.
+SETTLED_MB = 1.0
+SETTLED_SECONDS = 1.0
 SERVER_ENV = {"DIGITREC_RATE_PREDICT": "1000000/1", "DIGITREC_RATE_UPLOADS": "1000000/1"}
 
 
@@ -184,6 +188,20 @@ def peak_memory(pids: list[int]) -> Iterator[dict[str, float]]:
         result["worker_rss_mb"] = round(max(before.values()), 1)
 
 
+def wait_until_settled(pids: list[int], timeout: float = 60.0) -> None:
+    """Return once no worker's RSS has moved more than SETTLED_MB for SETTLED_SECONDS."""
+    deadline = time.monotonic() + timeout
+    window: list[list[float]] = []
+    while time.monotonic() < deadline:
+        window.append([_rss_mb(pid) for pid in pids])
+        window = window[-int(SETTLED_SECONDS / 0.1) - 1 :]
+        spread = np.ptp(np.asarray(window), axis=0).max()
+        if len(window) > SETTLED_SECONDS / 0.1 and spread <= SETTLED_MB:
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"the workers' memory did not settle within {timeout:.0f} s")
+
+
 def _rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -229,6 +247,7 @@ def run_local(count: int, workers: int = 2) -> dict[str, Any]:
                 with predictions_meanwhile(server.port) as latencies:
                     results["walk"] = walk(getter)
                 results["walk"]["predictions_meanwhile"] = _latencies(latencies)
+                wait_until_settled(server.pids())
                 results["export_npz"], body = _timed_export(
                     getter, server.port, server.pids(), "/api/export.npz"
                 )

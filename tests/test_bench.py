@@ -80,3 +80,22 @@ def test_startup_is_measured_for_one_and_two_workers(quick_run):
         assert run["first_request_waited_s"] < startup["router_timeout_s"]
         assert len(run["pss_mb"]) == workers + 1  # the arbiter and its workers
         assert run["pss_total_mb"] == pytest.approx(sum(run["pss_mb"].values()), abs=0.5)
+
+
+def test_the_dataset_scenario_measures_memory_once_the_workers_have_settled():
+    from bench.dataset import _rss_mb, wait_until_settled
+
+    # A process whose memory grows by 8 MB every 0.1 s for 1.5 s once it says so, then stays.
+    grow = (
+        "import sys, time\nprint('growing', flush=True)\nkept = []\n"
+        "for _ in range(15):\n    kept.append(b'x' * 2**23)\n    time.sleep(0.1)\ntime.sleep(60)"
+    )
+    child = subprocess.Popen([sys.executable, "-c", grow], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "growing\n"
+        started = _rss_mb(child.pid)
+        wait_until_settled([child.pid])
+        assert _rss_mb(child.pid) - started >= 15 * 8 - 8  # it waited for the whole growth
+    finally:
+        child.kill()
+        child.wait()
