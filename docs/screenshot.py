@@ -5,7 +5,8 @@
 
 Starts the production server on a fresh temp store (tests/live_server.py), stores a few collected
 digits and two corrections (so the gallery and the Models page's history have something to show),
-then opens each page in headless Chromium. The draw page is shown after a drawn 3 was answered.
+then opens each page in headless Chromium. The draw page is shown after a drawn 3 was answered,
+and after a line was refused.
 Each picture is the viewport only (1280x800, or 390x844 with touch), saved as a 128-colour PNG.
 File names: `<page>-<desktop|phone>-<light|dark>.png`.
 """
@@ -24,7 +25,15 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from digitrec.canvas import render_digit
 from digitrec.data import load_split
-from tests.browser_helpers import DESKTOP, PHONE, Screen, draw_digits, launch
+from tests.browser_helpers import (
+    DESKTOP,
+    PHONE,
+    Screen,
+    draw_digits,
+    draw_with_mouse,
+    draw_with_touch,
+    launch,
+)
 from tests.live_server import LiveServer
 
 OUT = Path(__file__).resolve().parent / "screenshots"
@@ -37,6 +46,7 @@ SCHEMES = ["light", "dark"]
 PAGES = {
     "draw": "/",
     "draw-details": "/",
+    "draw-refused": "/",
     "collect": "/collect",
     "gallery": "/gallery",
     "gallery-sample": "/gallery",
@@ -78,6 +88,13 @@ def prepare(page: Page, name: str, screen: Screen) -> None:
         if name == "draw-details":
             page.get_by_test_id("show-info").click()
             page.get_by_test_id("probability-chart").scroll_into_view_if_needed()
+    elif name == "draw-refused":
+        version = page.get_by_test_id("model-version")
+        expect(version).to_have_text(re.compile(r"Model version \d+"), timeout=WAIT_MS)
+        (draw_with_touch if screen.touch else draw_with_mouse)(page, [[(40.0, 150.0), (240.0, 146.0)]])
+        line = "That looks like a line, not a digit."
+        expect(page.get_by_test_id("answer")).to_have_text(line, timeout=WAIT_MS)
+        expect(page.get_by_test_id("feedback-no")).to_be_enabled(timeout=WAIT_MS)
     elif name in ("gallery", "gallery-sample"):
         expect(page.get_by_test_id("gallery-sample").first).to_be_visible(timeout=WAIT_MS)
         if name == "gallery-sample":
