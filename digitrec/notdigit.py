@@ -228,29 +228,22 @@ def judge(looks: list[Look], refusal: Refusal | None = None) -> list[str | None]
 
 
 def segment_looks(ink: np.ndarray) -> tuple[list[Look], np.ndarray]:
-    """A canvas drawing's ink (H, W) -> each segment's Look and the model inputs (K, 28, 28), as served.
+    """A canvas drawing's ink (H, W) -> each segment's Look and the model inputs (K, 28, 28), as served
+    (segment.Drawing).
 
     BlankDrawing (drawing.py) if nothing is drawn.
     """
-    from digitrec.drawing import BlankDrawing, canvas_input, render_strokes, stroke_points
-    from digitrec.segment import split_digits
+    from digitrec.segment import Drawing
 
-    segments = split_digits(ink)
-    if not segments:
-        raise BlankDrawing("Nothing is drawn.")
-    looks, images = [], []
-    for segment in segments:
-        points = stroke_points(segment.ink)
-        image = render_strokes(points)[0]
-        looks.append(look_at(segment.ink, points, image))
-        images.append(canvas_input(segment.ink, points, image))
-    return looks, np.stack(images)
+    drawing = Drawing.from_ink(ink)
+    parts = zip(drawing.inks, drawing.strokes, drawing.redrawn, strict=True)
+    return [look_at(*part) for part in parts], drawing.inputs
 
 
 def looks_of(
     whole: np.ndarray, inks: list[np.ndarray], strokes: list[np.ndarray], redrawn: np.ndarray
 ) -> list[Look] | None:
-    """The Looks of a split drawing's segments (service.Drawing's inks, strokes, redrawn), or None
+    """The Looks of a split drawing's segments (segment.Drawing's inks, strokes, redrawn), or None
     for a low-resolution image (`whole`, drawing.is_low_resolution): its pen and size mean nothing here."""
     from digitrec.drawing import is_low_resolution
 

@@ -9,6 +9,9 @@ nearest digit; specks join the nearest digit. Digits written side by side stay a
 and a single stroke far wider than tall (digits written touching) is cut apart (a stroke
 that is the whole drawing only when wider still), unless it is straight (a line is one
 piece, for notdigit.py to refuse).
+
+`Drawing` is a drawing split this way, with each digit's centre line and model input: how
+predictions, corrections, evaluation and the not-a-digit classifier's training read a drawing.
 """
 
 from __future__ import annotations
@@ -18,7 +21,18 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from digitrec.drawing import INK_THRESHOLD
+from digitrec.drawing import (
+    EDGE,
+    INK_THRESHOLD,
+    MAX_UPLOAD_PIXELS,
+    BlankDrawing,
+    canvas_input,
+    decode_image,
+    is_low_resolution,
+    pixel_image,
+    render_strokes,
+    stroke_points,
+)
 
 # Sizes are shares of the tallest piece's height (the drawing's digit height).
 MIN_OVERLAP = 0.5  # x-overlap (share of the narrower piece) that makes two pieces one digit
@@ -293,3 +307,61 @@ def _segment(
     crop = ink[window] if keep.all() else np.where(keep[labels[window]], ink[window], 0.0).astype(ink.dtype)
     x, y = origin
     return Segment(box=(digit.x0 + x, digit.y0 + y, digit.x1 + x, digit.y1 + y), ink=crop)
+
+
+# --- a drawing as the models read it ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Drawing:
+    """A decoded drawing split into digits: boxes (x0, y0, x1, y1), centre lines, model inputs.
+
+    `redrawn` holds each digit's centre line redrawn, which the shape check judges; a canvas
+    digit's input is that too unless its pen is thick for its size (drawing.canvas_input), a
+    low-resolution image's inputs are its pixels (see drawing.py).
+    """
+
+    ink: np.ndarray
+    boxes: list[tuple[int, int, int, int]]
+    inks: list[np.ndarray]
+    strokes: list[np.ndarray]
+    inputs: np.ndarray  # float32 (K, 28, 28)
+    redrawn: np.ndarray  # float32 (K, 28, 28)
+
+    @classmethod
+    def from_bytes(cls, image: bytes) -> Drawing:
+        """Decode and split; DrawingError if unreadable, BlankDrawing if nothing is drawn."""
+        return cls.from_ink(decode_image(image, MAX_UPLOAD_PIXELS))
+
+    @classmethod
+    def from_ink(cls, ink: np.ndarray) -> Drawing:
+        """Split a decoded ink array (H, W); BlankDrawing if nothing is drawn."""
+        segments = split_digits(ink)
+        if not segments:
+            raise BlankDrawing("Nothing is drawn.")
+        boxes = [tuple(int(v) for v in segment.box) for segment in segments]
+        return cls._of(ink, boxes, [segment.ink for segment in segments])
+
+    @classmethod
+    def _of(cls, ink: np.ndarray, boxes: list, inks: list[np.ndarray]) -> Drawing:
+        strokes = [stroke_points(digit_ink) for digit_ink in inks]
+        redrawn = np.stack([render_strokes(points)[0] for points in strokes])
+        if is_low_resolution(ink):  # each digit cut from the image with its strokes' faint edges
+            inputs = np.stack([pixel_image(_around(ink, box)) for box in boxes])
+        else:
+            inputs = np.stack([canvas_input(*each) for each in zip(inks, strokes, redrawn, strict=True)])
+        return cls(ink, boxes, inks, strokes, inputs, redrawn)
+
+    def as_one_digit(self) -> Drawing:
+        """The whole drawing as a single digit (when the user says it is one)."""
+        if len(self.boxes) == 1:
+            return self
+        rows, cols = np.nonzero(self.ink >= INK_THRESHOLD)
+        box = (int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1)
+        return Drawing._of(self.ink, [box], [self.ink])
+
+
+def _around(ink: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """The part of `ink` in `box` (x0, y0, x1, y1) and EDGE px around it."""
+    x0, y0, x1, y1 = box
+    return ink[max(y0 - EDGE, 0) : y1 + EDGE, max(x0 - EDGE, 0) : x1 + EDGE]

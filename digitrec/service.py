@@ -22,7 +22,6 @@ import time
 import weakref
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,21 +42,15 @@ from digitrec.dataset import (
     to_uint8,
 )
 from digitrec.drawing import (
-    EDGE,
     INK_THRESHOLD,
     MAX_UPLOAD_PIXELS,
     BlankDrawing,
-    canvas_input,
     decode_image,
-    is_low_resolution,
-    pixel_image,
-    render_strokes,
-    stroke_points,
 )
 from digitrec.online import Correction, OnlineLearner, PublishRaceLost, load_canary, load_replay
 from digitrec.png import gray_png
 from digitrec.recognizer import MODEL_NAMES, Recognizer, Snapshot
-from digitrec.segment import split_digits
+from digitrec.segment import Drawing
 from digitrec.store import ModelHistory, SampleStore, StoreUnavailable, open_blob_store
 from digitrec.weights import ModelWeights, load_shipped
 
@@ -122,64 +115,6 @@ class Engine:
             if self._online is None:
                 self._online = (load_canary(self._sizes[0]), load_replay(self._sizes[1]))
             return self._online
-
-
-@dataclass(frozen=True)
-class Drawing:
-    """A decoded drawing split into digits: boxes (x0, y0, x1, y1), centre lines, model inputs.
-
-    `redrawn` holds each digit's centre line redrawn, which the shape check judges; a canvas
-    digit's input is that too unless its pen is thick for its size (drawing.canvas_input), a
-    low-resolution image's inputs are its pixels (see drawing.py).
-    """
-
-    ink: np.ndarray
-    boxes: list[tuple[int, int, int, int]]
-    inks: list[np.ndarray]
-    strokes: list[np.ndarray]
-    inputs: np.ndarray  # float32 (K, 28, 28)
-    redrawn: np.ndarray  # float32 (K, 28, 28)
-
-    @classmethod
-    def from_bytes(cls, image: bytes) -> Drawing:
-        """Decode and split; DrawingError if unreadable, BlankDrawing if nothing is drawn."""
-        return cls.from_ink(decode_image(image, MAX_UPLOAD_PIXELS))
-
-    @classmethod
-    def from_ink(cls, ink: np.ndarray) -> Drawing:
-        """Split a decoded ink array (H, W); BlankDrawing if nothing is drawn."""
-        segments = _split(ink)
-        if not segments:
-            raise BlankDrawing("Nothing is drawn.")
-        return cls._of(ink, [box for box, _ in segments], [i for _, i in segments])
-
-    @classmethod
-    def _of(cls, ink: np.ndarray, boxes: list, inks: list[np.ndarray]) -> Drawing:
-        strokes = [stroke_points(digit_ink) for digit_ink in inks]
-        redrawn = np.stack([render_strokes(points)[0] for points in strokes])
-        if is_low_resolution(ink):  # each digit cut from the image with its strokes' faint edges
-            inputs = np.stack([pixel_image(_around(ink, box)) for box in boxes])
-        else:
-            inputs = np.stack([canvas_input(*each) for each in zip(inks, strokes, redrawn, strict=True)])
-        return cls(ink, boxes, inks, strokes, inputs, redrawn)
-
-    def as_one_digit(self) -> Drawing:
-        """The whole drawing as a single digit (when the user says it is one)."""
-        if len(self.boxes) == 1:
-            return self
-        rows, cols = np.nonzero(self.ink >= INK_THRESHOLD)
-        box = (int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1)
-        return Drawing._of(self.ink, [box], [self.ink])
-
-
-def _around(ink: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-    """The part of `ink` in `box` (x0, y0, x1, y1) and EDGE px around it."""
-    x0, y0, x1, y1 = box
-    return ink[max(y0 - EDGE, 0) : y1 + EDGE, max(x0 - EDGE, 0) : x1 + EDGE]
-
-
-def _split(ink: np.ndarray) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
-    return [(tuple(int(v) for v in segment.box), segment.ink) for segment in split_digits(ink)]
 
 
 class DigitService:

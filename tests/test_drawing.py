@@ -83,7 +83,7 @@ def test_a_canvas_digit_drawn_with_a_pen_thick_for_its_size_keeps_its_pixels(sev
 
 def test_a_thick_pen_digit_is_served_its_pixels_as_the_measurements_read_it(seven):
     from digitrec.notdigit import segment_looks
-    from digitrec.service import Drawing
+    from digitrec.segment import Drawing
 
     thick = render_ink(seven, scale=0.65, pen=24)
     drawing = Drawing.from_ink(thick)

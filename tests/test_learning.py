@@ -16,7 +16,7 @@ from digitrec.canvas import render_digit
 from digitrec.data import load_split
 from digitrec.drawing import preprocess_ink
 from digitrec.online import CANARY_SEED
-from digitrec.service import Drawing
+from digitrec.segment import Drawing
 from tests.conftest import data_url
 
 TURN = -50  # degrees counter-clockwise, so 50 clockwise (90 is too far for one step per correction)
