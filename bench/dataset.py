@@ -24,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -51,6 +52,7 @@ MEMORY_SAMPLE_SECONDS = 0.01
 # memory is measured once every worker's RSS has stayed within SETTLED_MB for SETTLED_SECONDS.
 SETTLED_MB = 1.0
 SETTLED_SECONDS = 1.0
+SETTLE_POLL_SECONDS = 0.1
 SERVER_ENV = {"DIGITREC_RATE_PREDICT": "1000000/1", "DIGITREC_RATE_UPLOADS": "1000000/1"}
 
 
@@ -191,14 +193,13 @@ def peak_memory(pids: list[int]) -> Iterator[dict[str, float]]:
 def wait_until_settled(pids: list[int], timeout: float = 60.0) -> None:
     """Return once no worker's RSS has moved more than SETTLED_MB for SETTLED_SECONDS."""
     deadline = time.monotonic() + timeout
-    window: list[list[float]] = []
+    polls = round(SETTLED_SECONDS / SETTLE_POLL_SECONDS) + 1
+    window: deque[list[float]] = deque(maxlen=polls)  # the last SETTLED_SECONDS of samples
     while time.monotonic() < deadline:
         window.append([_rss_mb(pid) for pid in pids])
-        window = window[-int(SETTLED_SECONDS / 0.1) - 1 :]
-        spread = np.ptp(np.asarray(window), axis=0).max()
-        if len(window) > SETTLED_SECONDS / 0.1 and spread <= SETTLED_MB:
+        if len(window) == polls and np.ptp(np.asarray(window), axis=0).max() <= SETTLED_MB:
             return
-        time.sleep(0.1)
+        time.sleep(SETTLE_POLL_SECONDS)
     raise RuntimeError(f"the workers' memory did not settle within {timeout:.0f} s")
 
 

@@ -83,8 +83,8 @@ class Engine:
     """What every service in a process shares: the originals, their compiled CNN, and the canary
     and replay digits of online learning.
 
-    Those digits are prepared on first use, once per process: they cost a worker ~1.7 s of CPU
-    that its first prediction need not wait for (DigitService prepares them in the background).
+    Those digits are prepared on first use, once per process: they are most of a worker's start-up
+    CPU, which its first prediction need not wait for (DigitService prepares them in the background).
     """
 
     def __init__(self, originals: ModelWeights, cnn: CNNFunctions, canary_size: int, replay_pool: int):

@@ -30,8 +30,7 @@ from tests.browser_helpers import (
     PHONE,
     Screen,
     draw_digits,
-    draw_with_mouse,
-    draw_with_touch,
+    draw_strokes,
     launch,
 )
 from tests.live_server import LiveServer
@@ -91,7 +90,7 @@ def prepare(page: Page, name: str, screen: Screen) -> None:
     elif name == "draw-refused":
         version = page.get_by_test_id("model-version")
         expect(version).to_have_text(re.compile(r"Model version \d+"), timeout=WAIT_MS)
-        (draw_with_touch if screen.touch else draw_with_mouse)(page, [[(40.0, 150.0), (240.0, 146.0)]])
+        draw_strokes(page, [[(40.0, 150.0), (240.0, 146.0)]], touch=screen.touch)
         line = "That looks like a line, not a digit."
         expect(page.get_by_test_id("answer")).to_have_text(line, timeout=WAIT_MS)
         expect(page.get_by_test_id("feedback-no")).to_be_enabled(timeout=WAIT_MS)

@@ -174,4 +174,9 @@ def draw_digits(page: Page, text: str, *, touch: bool = False) -> None:
     strokes = [
         stroke for digit, box in zip(text, boxes, strict=True) for stroke in place(DIGIT_STROKES[digit], box)
     ]
+    draw_strokes(page, strokes, touch=touch)
+
+
+def draw_strokes(page: Page, strokes: list[list[Point]], *, touch: bool = False) -> None:
+    """Draw pad-pixel strokes with a finger (`touch`) or the mouse."""
     (draw_with_touch if touch else draw_with_mouse)(page, strokes)

@@ -16,8 +16,7 @@ from tests.browser_helpers import (
     PHONE,
     Screen,
     draw_digits,
-    draw_with_mouse,
-    draw_with_touch,
+    draw_strokes,
     watch_console,
 )
 from tests.live_server import LiveServer
@@ -79,10 +78,6 @@ def open_draw_page(page: Page, live: bool = False) -> None:
     expect(page.get_by_test_id("model-version")).to_have_text(re.compile(r"Model version \d+"))
     if not live:
         page.get_by_test_id("live").uncheck()
-
-
-def draw(page: Page, screen: Screen, strokes: list[list[tuple[float, float]]]) -> None:
-    (draw_with_touch if screen.touch else draw_with_mouse)(page, strokes)
 
 
 def predict(page: Page) -> None:
@@ -170,7 +165,7 @@ def test_after_an_answer_the_feedback_question_is_in_view_with_the_pad(page: Pag
 
 def test_a_refusal_reads_as_a_sentence_with_the_feedback_question_in_view(page: Page, screen: Screen) -> None:
     open_draw_page(page)
-    draw(page, screen, [[(30.0, 140.0), (250.0, 143.0)]])  # a line across the pad
+    draw_strokes(page, [[(30.0, 140.0), (250.0, 143.0)]], touch=screen.touch)  # a line across the pad
     predict(page)
     answer = page.get_by_test_id("answer")
     expect(answer).to_have_text("That looks like a line, not a digit.")
@@ -186,9 +181,9 @@ def test_a_refusal_reads_as_a_sentence_with_the_feedback_question_in_view(page: 
 def test_undo_removes_exactly_the_last_stroke(page: Page, screen: Screen) -> None:
     open_draw_page(page)
     expect(page.get_by_test_id("undo")).to_be_disabled()
-    draw(page, screen, TOP_BAR)
+    draw_strokes(page, TOP_BAR, touch=screen.touch)
     snapshot(page, "oneStroke")
-    draw(page, screen, RIGHT_BAR)
+    draw_strokes(page, RIGHT_BAR, touch=screen.touch)
     assert differing_bytes(page, "oneStroke") > 0
 
     page.get_by_test_id("undo").click()
@@ -206,7 +201,7 @@ def test_ctrl_z_undoes_the_last_stroke_and_the_answer_follows(page: Page, screen
     expect(page.get_by_test_id("answer")).to_have_text("1")
     snapshot(page, "oneDigit")
     with page.expect_response("**/api/predict"):
-        draw(page, screen, TOP_BAR)
+        draw_strokes(page, TOP_BAR, touch=screen.touch)
 
     page.keyboard.press("Control+z")
 
@@ -221,21 +216,21 @@ def test_a_new_pen_size_changes_the_ink_of_the_next_stroke_only(page: Page, scre
     open_draw_page(page)
     pen = page.get_by_test_id("pen-size")
     expect(pen).to_have_value("medium")
-    draw(page, screen, RIGHT_BAR)
+    draw_strokes(page, RIGHT_BAR, touch=screen.touch)
     medium = ink(page)
     page.get_by_test_id("clear").click()
 
-    draw(page, screen, TOP_BAR)
+    draw_strokes(page, TOP_BAR, touch=screen.touch)
     snapshot(page, "firstStroke")
     pen.select_option("thick")
-    draw(page, screen, RIGHT_BAR)
+    draw_strokes(page, RIGHT_BAR, touch=screen.touch)
 
     thick = ink(page) - ink(page, (0.0, 0.3))  # the right bar alone: it starts below the top bar's band
     assert thick > 1.3 * medium
     page.get_by_test_id("undo").click()
     assert differing_bytes(page, "firstStroke") == 0  # the first stroke kept its own width
     pen.select_option("thin")
-    draw(page, screen, RIGHT_BAR)
+    draw_strokes(page, RIGHT_BAR, touch=screen.touch)
     assert ink(page) - ink(page, (0.0, 0.3)) < 0.8 * medium
 
     page.reload()
