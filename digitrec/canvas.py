@@ -4,9 +4,10 @@ Used to measure how the models cope with canvas drawings (thin or thick pen,
 small, large, off-centre, slanted, wobbly digits), to train the not-a-digit
 classifier (nondigits.py, notdigit.py), and by tests and the benchmark. An
 MNIST digit (28x28, ink = 1.0) is warped onto the canvas, reduced to its centre
-line, and the centre line is redrawn with a round-capped, anti-aliased pen of the
-requested width, black on white, like `ctx.lineCap = "round"; ctx.stroke()`. The
-PNG is the one the draw page would send for such a canvas (see `ink_to_png`).
+line (going round the loops its writer's pen filled), and the centre line is
+redrawn with a round-capped, anti-aliased pen of the requested width, black on
+white, like `ctx.lineCap = "round"; ctx.stroke()`. The PNG is the one the draw
+page would send for such a canvas (see `ink_to_png`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ CANVAS = 280  # default canvas side, px
 PEN = 14  # default pen width, px
 FILL = 200 / 280  # the digit's 20 px MNIST box at scale 1.0, as a fraction of the canvas side
 
+# A loop its writer's pen filled: ink deeper than FILLED median stroke half-widths, in a part that
+# somewhere reaches DEEP of them (a stroke's thick spot does not).
+FILLED = 1.5
+DEEP = 1.9
 SLANT = 0.466  # tan(25 degrees): the steepest slant of the styles, dx per dy
 # A digit's height on the canvas is about FILL x CANVAS x scale (an MNIST digit is ~20 px high).
 # Named ways people draw: keyword arguments for render_digit / render_ink. Heights run from
@@ -215,12 +220,29 @@ def _draw(
     if not strokes.any():
         # Too small to threshold: keep the single darkest point so something is drawn.
         strokes = warped >= warped.max() * 0.99
-    skeleton = skeletonize(strokes)
+    skeleton = _hollowed_skeleton(strokes)
     distance = ndimage.distance_transform_edt(~skeleton)
     # Coverage of a round pen of width `pen`, with a one-pixel anti-aliased edge.
     coverage = np.clip(pen / 2 + 0.5 - distance, 0.0, 1.0).astype(np.float32)
     region = canvas[top:bottom, left:right]
     np.maximum(region, coverage, out=region)
+
+
+def _hollowed_skeleton(strokes: np.ndarray) -> np.ndarray:
+    """The centre line of thresholded strokes, going round each loop its writer's pen filled.
+
+    Such a loop (see FILLED) is made paper first, so the centre line traces the loop as a
+    pen on the pad would; otherwise its centre line is a line, and a filled 6 turns into a 1.
+    """
+    skeleton = skeletonize(strokes)
+    depth = ndimage.distance_transform_edt(strokes)
+    half = float(np.median(depth[skeleton]))
+    parts, count = ndimage.label(depth > FILLED * half)
+    if count == 0:
+        return skeleton
+    deepest = np.asarray(ndimage.maximum(depth, parts, np.arange(1, count + 1)))
+    filled = np.isin(parts, 1 + np.flatnonzero(deepest > DEEP * half))
+    return skeletonize(strokes & ~filled) if filled.any() else skeleton
 
 
 def _wobbled(image: np.ndarray, amplitude: float, rng: np.random.Generator) -> np.ndarray:
