@@ -7,6 +7,7 @@ import io
 import numpy as np
 import pytest
 from PIL import Image
+from scipy import ndimage
 
 from digitrec.canvas import CANVAS, SLANT, STYLES, random_style, render_digit, render_ink, render_string
 from digitrec.data import load_split
@@ -86,3 +87,35 @@ def test_random_styles_span_sizes_pens_slants_and_keep_the_digit_on_the_pad(digi
     for style in styles[:20]:
         ink = render_ink(digits.images[3], **style)
         assert ink.max() > 0.9
+
+
+def _holes(ink: np.ndarray) -> int:
+    """Paper regions the ink encloses."""
+    paper, count = ndimage.label(ink < 0.5)
+    border = np.unique(np.concatenate([paper[0], paper[-1], paper[:, 0], paper[:, -1]]))
+    return count - np.count_nonzero(border)
+
+
+def _pen_image(segments: list[tuple[float, float, float, float]], radius: float, disc=None) -> np.ndarray:
+    """A 28x28 digit: line segments (y0, x0, y1, x1) drawn `radius` px thick, plus a filled disc
+    (y, x, r) if given."""
+    yy, xx = np.indices((28, 28), dtype=np.float64)
+    distance = np.full((28, 28), np.inf)
+    for y0, x0, y1, x1 in segments:
+        t = np.clip(((yy - y0) * (y1 - y0) + (xx - x0) * (x1 - x0)) / ((y1 - y0) ** 2 + (x1 - x0) ** 2), 0, 1)
+        distance = np.minimum(distance, np.hypot(yy - y0 - t * (y1 - y0), xx - x0 - t * (x1 - x0)))
+    image = np.clip(radius + 0.5 - distance, 0, 1)
+    if disc is not None:
+        y, x, r = disc
+        image = np.maximum(image, np.clip(r + 0.5 - np.hypot(yy - y, xx - x), 0, 1))
+    return image.astype(np.float32)
+
+
+def test_a_loop_its_writers_pen_filled_is_drawn_as_a_loop():
+    # A 6 whose loop is a blob of ink, as thick-pen MNIST digits have them.
+    filled_six = _pen_image([(4, 15, 17, 10)], 1.3, disc=(19, 13, 4.5))
+    assert _holes(render_ink(filled_six)) == 1
+    # Strokes of even width are traced as they are: no loop appears where there was none.
+    one = _pen_image([(4, 14, 24, 13)], 1.3)
+    seven = _pen_image([(5, 8, 5, 20), (5, 20, 24, 12)], 1.6)
+    assert _holes(render_ink(one)) == 0 and _holes(render_ink(seven)) == 0
